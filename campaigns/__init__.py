@@ -1,0 +1,1 @@
+"""Campaigns: call lists, segmentation, mass activities and response tracking."""

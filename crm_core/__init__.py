@@ -1,0 +1,1 @@
+"""Callboard CRM core: the shared kernel (settings, database, bus, users, auth) and the CRM."""

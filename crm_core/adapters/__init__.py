@@ -1,0 +1,1 @@
+"""Real adapters of crm_core ports (Redis)."""

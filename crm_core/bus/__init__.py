@@ -1,0 +1,1 @@
+"""Event bus: typed events, an in-process bus and a Redis pub/sub bus behind one port."""

@@ -1,0 +1,1 @@
+"""Users, roles, teams, sessions, API tokens, permissions and the audit log."""

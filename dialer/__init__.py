@@ -1,0 +1,1 @@
+"""Dialer: click-to-dial, preview/progressive/predictive dialing, pacing, callbacks and dispositions."""

@@ -1,0 +1,1 @@
+"""Surveys: questionnaires, agent call scripts, SMS surveys and their answers."""

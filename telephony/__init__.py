@@ -1,0 +1,1 @@
+"""Telephony: the PBX boundary — AMI gateway, call tracker, agent and queue state, PBX simulator."""

@@ -1,0 +1,1 @@
+"""Web: the aiohttp application (composition root), REST API, WebSocket push, pages and CLI."""
