@@ -38,9 +38,9 @@ __all__ = [
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
-PRINCIPAL = "callboard.principal"
-REMOTE_ADDR = "callboard.remote_addr"
-REQUEST_ID = "callboard.request_id"
+PRINCIPAL = web.RequestKey("principal", Principal)
+REMOTE_ADDR = web.RequestKey("remote_addr", str)
+REQUEST_ID = web.RequestKey("request_id", str)
 MAX_ID = 2**31 - 1
 _PARAM_RE = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
@@ -132,7 +132,7 @@ def principal(request: web.Request) -> Principal:
 def audit_context(request: web.Request) -> AuditContext:
     """Where the request came from, for the audit log."""
     return AuditContext(
-        remote_addr=request.get(REMOTE_ADDR) or request.remote,
+        remote_addr=request.get(REMOTE_ADDR) or request.remote or None,
         user_agent=request.headers.get("User-Agent"),
         method=request.method,
         path=request.path,

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -70,8 +71,11 @@ async def check_migrated(engine: AsyncEngine, *, command_hint: str = "callboard 
         raise NotMigrated(
             f"the database at {where} has no Callboard schema; run `{command_hint}` first"
         )
-    heads = ScriptDirectory.from_config(_config()).get_revisions(current)
-    if not heads:
+    try:
+        known = bool(ScriptDirectory.from_config(_config()).get_revisions(current))
+    except CommandError:
+        known = False
+    if not known:
         raise NotMigrated(
             f"the database at {where} is at revision {current}, which this release does not "
             f"know (newer Callboard?); upgrade Callboard or restore a matching database"

@@ -79,6 +79,16 @@ class TaskSupervisor:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
 
+    async def cancel(self, name: str, timeout: float = 10.0) -> None:
+        """Cancel task ``name`` (if running) and wait for it to end."""
+        entry = self._entries.pop(name, None)
+        if entry is None or entry.task.done():
+            return
+        entry.task.cancel()
+        _, pending = await asyncio.wait([entry.task], timeout=timeout)
+        if pending:
+            log.error("task %s did not stop within %.0f s", name, timeout)
+
     async def stop(self, timeout: float = 10.0) -> None:
         """Cancel every task and wait for them to finish."""
         self._stopping = True

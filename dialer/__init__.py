@@ -1,1 +1,1 @@
-"""Dialer: click-to-dial, preview/progressive/predictive dialing, pacing, callbacks and dispositions."""
+"""Dialer: click-to-dial, preview/progressive/predictive dialing, pacing, callbacks."""

@@ -72,7 +72,7 @@ def build_middlewares(app: web.Application) -> list[Callable[..., Awaitable[web.
     async def errors_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
         request_id = request.headers.get("X-Request-ID", "")[:64] or secrets.token_hex(8)
         request[REQUEST_ID] = request_id
-        request[REMOTE_ADDR] = _client_addr(request, trusted)
+        request[REMOTE_ADDR] = _client_addr(request, trusted) or ""
         started = time.monotonic()
         try:
             resp = await handler(request)

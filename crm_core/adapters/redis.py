@@ -111,8 +111,10 @@ class RedisBus:
         self._fanout.deliver(event)
 
     async def close(self) -> None:
-        """End subscriptions and the connection."""
+        """End subscriptions, the listener and the connection."""
         self._fanout.close()
+        await self._supervisor.cancel(self._task_name)
+        self._connected.clear()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

@@ -129,16 +129,14 @@ class AuthService:
         if not name or not password:
             raise AuthenticationFailed(_BAD_LOGIN)
         await self._check_rate(name, ctx.remote_addr)
+        failed = False
         async with session_scope(self._sessions) as db:
             user = await db.scalar(select(User).where(User.username == name))
             ok = await self._hashing.verify(user.password_hash if user else None, password)
             if not ok or user is None or not user.is_active:
-                await self._counters.incr(f"login:user:{name}", self._limits.window_seconds)
-                if ctx.remote_addr:
-                    await self._counters.incr(
-                        f"login:addr:{ctx.remote_addr}", self._limits.window_seconds
-                    )
+                failed = True
                 reason = "inactive" if (ok and user is not None) else "bad_credentials"
+                # Committed with this transaction; the error is raised after it.
                 await record_audit(
                     db,
                     ctx,
@@ -147,7 +145,17 @@ class AuthService:
                     username=name,
                     details={"reason": reason},
                 )
-                log.info("failed sign-in for %r from %s", name, ctx.remote_addr)
+        if failed:
+            await self._counters.incr(f"login:user:{name}", self._limits.window_seconds)
+            if ctx.remote_addr:
+                await self._counters.incr(
+                    f"login:addr:{ctx.remote_addr}", self._limits.window_seconds
+                )
+            log.info("failed sign-in for %r from %s", name, ctx.remote_addr)
+            raise AuthenticationFailed(_BAD_LOGIN)
+        async with session_scope(self._sessions) as db:
+            user = await db.scalar(select(User).where(User.username == name))
+            if user is None or not user.is_active:  # changed since the password check
                 raise AuthenticationFailed(_BAD_LOGIN)
             if self._hashing.needs_rehash(user.password_hash):
                 user.password_hash = await self._hashing.hash(password)

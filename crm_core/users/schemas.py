@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crm_core.users.models import ApiToken, AuditEntry, Team, User
 from crm_core.users.permissions import Principal
@@ -25,6 +25,10 @@ __all__ = [
     "UserOut",
     "UserPatchIn",
 ]
+
+
+RoleName = Literal["admin", "supervisor", "campaign_manager", "agent"]
+Language = Literal["en", "el", "fa", "ro", "hu"]
 
 
 class _In(BaseModel):
@@ -103,10 +107,10 @@ class UserCreateIn(_In):
 
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
-    roles: list[str] = Field(default_factory=list, max_length=10)
+    roles: list[RoleName] = Field(default_factory=list, max_length=10)
     display_name: str = Field(default="", max_length=200)
     email: str | None = Field(default=None, max_length=320)
-    language: str = Field(default="en", max_length=16)
+    language: Language = "en"
     team_ids: list[int] = Field(default_factory=list, max_length=100)
 
 
@@ -115,13 +119,20 @@ class UserPatchIn(_In):
 
     username: str | None = Field(default=None, min_length=1, max_length=64)
     password: str | None = Field(default=None, min_length=1, max_length=1024)
-    roles: list[str] | None = Field(default=None, max_length=10)
+    roles: list[RoleName] | None = Field(default=None, max_length=10)
     display_name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
-    language: str | None = Field(default=None, max_length=16)
+    language: Language | None = None
     timezone: str | None = Field(default=None, max_length=64)
     is_active: bool | None = None
     team_ids: list[int] | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _null_only_where_clearable(self) -> UserPatchIn:
+        for name in self.model_fields_set - {"email", "timezone"}:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null (only email and timezone can be cleared)")
+        return self
 
     def changes(self) -> dict[str, Any]:
         """The fields the client sent."""

@@ -1,0 +1,236 @@
+"""Shared fixtures: a real PostgreSQL database and Redis key prefix per run, SQLite per test.
+
+Each run creates its own PostgreSQL database (``callboard_test_<random>``) and drops it at the end;
+each test gets its own Redis key prefix and its keys are deleted afterwards. Nothing else on the
+servers is touched. Override the servers with CALLBOARD_TEST_PG_URL (an asyncpg URL of a maintenance
+database) and CALLBOARD_TEST_REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
+
+from crm_core.appkeys import USERS
+from crm_core.db import create_engine
+from crm_core.migrate import upgrade
+from crm_core.models import metadata
+from crm_core.settings import Settings, load_settings
+from crm_core.users.models import User
+from crm_core.users.passwords import PasswordHashing
+from web.app import Overrides, create_app
+
+PG_ADMIN_URL = os.environ.get(
+    "CALLBOARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("CALLBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+# Cheap argon2 parameters: the tests exercise the logic, not the cost.
+FAST_HASHING = PasswordHashing(PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+
+
+def run_in_thread(fn: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a coroutine function to completion on its own loop in another thread.
+
+    Session fixtures may be first requested from inside a test's running loop, where
+    ``asyncio.run`` is not allowed.
+    """
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(fn())).result()  # type: ignore[arg-type]
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of this test run, dropped at the end."""
+    name = f"callboard_test_{uuid.uuid4().hex[:12]}"
+    admin = _asyncpg_dsn(PG_ADMIN_URL)
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    try:
+        run_in_thread(create)
+    except (OSError, asyncpg.PostgresError) as err:
+        pytest.fail(
+            f"PostgreSQL at {PG_ADMIN_URL} is not usable: {err}; start it "
+            "(scripts/test does) or set CALLBOARD_TEST_PG_URL"
+        )
+    base = admin.rsplit("/", 1)[0]
+    url = f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+
+    async def migrate() -> None:
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    run_in_thread(migrate)
+    yield url
+    run_in_thread(drop)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+
+    async def migrate() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    run_in_thread(migrate)
+    return path
+
+
+async def _truncate_pg(url: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[str]:
+    """A migrated, empty database: SQLite (embedded mode) and PostgreSQL (production)."""
+    if request.param == "sqlite":
+        path = tmp_path / "callboard.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+    else:
+        url: str = request.getfixturevalue("pg_url")
+        yield url
+        await _truncate_pg(url)
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A Redis key prefix of this test; its keys are deleted afterwards."""
+    prefix = f"cbtest:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis server."""
+    return REDIS_URL
+
+
+def make_settings(db_url: str, **overrides: Any) -> Settings:
+    """Settings for a test app: no environment, the given database, a fixed secret key."""
+    values: dict[str, Any] = {"database_url": db_url, "secret_key": SECRET}
+    values.update(overrides)
+    return load_settings(environ={}, overrides=values)
+
+
+AppMaker = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+async def make_client(
+    db_url: str, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
+) -> AppMaker:
+    """Start the real application on ``db_url`` and return an HTTP client for it."""
+
+    async def make(
+        *, setup: Callable[[web.Application], None] | None = None, **overrides: Any
+    ) -> TestClient[Any, Any]:
+        ov = overrides.pop("_overrides", None) or Overrides(hashing=FAST_HASHING)
+        app = create_app(make_settings(db_url, **overrides), overrides=ov)
+        if setup is not None:
+            setup(app)
+        return await aiohttp_client(app)
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: AppMaker) -> TestClient[Any, Any]:
+    """A client of the application with default settings."""
+    return await make_client()
+
+
+async def add_user(
+    client: TestClient[Any, Any],
+    username: str,
+    *roles: str,
+    password: str = "pw-" + "x" * 8,
+    teams: tuple[str, ...] = (),
+) -> User:
+    """Create (or reset) a user in the running app."""
+    return await client.app[USERS].ensure_user(
+        username=username,
+        password=password,
+        roles=roles,
+        display_name=username.title(),
+        team_names=teams,
+    )
+
+
+async def login(
+    client: TestClient[Any, Any], username: str, password: str = "pw-" + "x" * 8
+) -> dict[str, Any]:
+    """Sign in through the API; return the answer (with csrf_token)."""
+    resp = await client.post("/api/auth/login", json={"username": username, "password": password})
+    assert resp.status == 200, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+@pytest.fixture(autouse=True)
+async def _no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks running behind it."""
+    before = set(asyncio.all_tasks())
+    yield
+    await asyncio.sleep(0)
+    leaked = [
+        t
+        for t in asyncio.all_tasks()
+        if t not in before and t is not asyncio.current_task() and not t.done()
+    ]
+    if leaked:
+        for t in leaked:
+            t.cancel()
+        pytest.fail(f"test left tasks running: {[t.get_name() for t in leaked]}")
