@@ -43,7 +43,7 @@ async def test_error_schema_is_shared(client: TestClient[Any, Any]) -> None:
     assert err["properties"]["error"]["required"] == ["code", "message", "details"]
 
 
-def _schemathesis(st: str, url: str, token: str, *selection: str) -> str:
+def _schemathesis(st: str, url: str, token: str, cwd: Path, *selection: str) -> str:
     result = subprocess.run(
         [
             st,
@@ -67,6 +67,7 @@ def _schemathesis(st: str, url: str, token: str, *selection: str) -> str:
         text=True,
         timeout=600,
         check=False,
+        cwd=cwd,
     )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-6000:]
@@ -82,11 +83,11 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
     with running_server(tmp_path) as server:
         token = server.admin_token()
         # Revoking tokens would revoke the fuzzer's own token; that operation runs last.
-        out = _schemathesis(st, server.url, token, "--exclude-operation-id", "revoke_token")
+        out = _schemathesis(st, server.url, token, tmp_path, "--exclude-operation-id", "revoke_token")
         # Only sign-in (random credentials) may answer nothing but 401.
         if "Authentication failed" in out:
             warned = out.split("Authentication failed", 1)[1].split("💡", 1)[0]
             assert "/api/auth/login" in warned
             assert warned.count("- ") == 1, warned
-        _schemathesis(st, server.url, token, "--include-operation-id", "revoke_token")
+        _schemathesis(st, server.url, token, tmp_path, "--include-operation-id", "revoke_token")
         assert server.log_tail().count("unhandled error") == 0, server.log_tail()
