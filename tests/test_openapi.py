@@ -83,7 +83,9 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
     with running_server(tmp_path) as server:
         token = server.admin_token()
         # Revoking tokens would revoke the fuzzer's own token; that operation runs last.
-        out = _schemathesis(st, server.url, token, tmp_path, "--exclude-operation-id", "revoke_token")
+        out = _schemathesis(
+            st, server.url, token, tmp_path, "--exclude-operation-id", "revoke_token"
+        )
         # Only sign-in (random credentials) may answer nothing but 401.
         if "Authentication failed" in out:
             warned = out.split("Authentication failed", 1)[1].split("💡", 1)[0]
