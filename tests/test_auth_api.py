@@ -212,3 +212,25 @@ async def test_password_change_ends_other_sessions(
     resp = await client.get("/api/me", cookies=first_cookies)
     assert resp.status == 401
     assert first["csrf_token"] != second["csrf_token"]
+
+
+async def test_expired_sessions_are_refused_and_purged(client: TestClient[Any, Any]) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, update
+
+    from crm_core.appkeys import AUTH
+    from crm_core.db import utcnow
+    from crm_core.users.models import AuthSession
+
+    await add_user(client, "agent1", "agent")
+    await login(client, "agent1")
+    async with client.app[SESSIONS]() as db, db.begin():
+        await db.execute(update(AuthSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert (await client.get("/api/me")).status == 401
+    await login(client, "agent1")
+    async with client.app[SESSIONS]() as db, db.begin():
+        await db.execute(update(AuthSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert await client.app[AUTH].purge_expired() == 1
+    async with client.app[SESSIONS]() as db:
+        assert await db.scalar(select(func.count()).select_from(AuthSession)) == 0

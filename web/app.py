@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 REDIS = web.AppKey("redis", RedisConnection)
 OPENAPI = web.AppKey("openapi", dict[str, Any])
+SESSION_PURGE_INTERVAL = 3600.0
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,15 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
         app[health.HEALTH_CHECKS].update(health.default_checks(app))
         for pbx in settings.pbx:
             app[health.HEALTH_CHECKS].setdefault(f"pbx:{pbx.name}", _pbx_not_wired(pbx.name))
+
+        async def purge_sessions() -> None:
+            while True:
+                removed = await app[AUTH].purge_expired()
+                if removed:
+                    log.info("removed %d expired sessions", removed)
+                await asyncio.sleep(SESSION_PURGE_INTERVAL)
+
+        app[SUPERVISOR].start("purge-expired-sessions", purge_sessions)
         yield
 
     app.cleanup_ctx.extend([supervisor_ctx, database_ctx, redis_ctx, bus_ctx, services_ctx])
