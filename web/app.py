@@ -27,7 +27,7 @@ from crm_core.users.counters import Counters, MemoryCounters
 from crm_core.users.passwords import PasswordHashing
 from crm_core.users.permissions import default_policies
 from crm_core.users.service import UserService
-from web import health
+from web import health, ws
 from web.middleware import build_middlewares
 from web.openapi import build_openapi
 
@@ -66,6 +66,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
     app[API] = api
     health.register(api)
     users_api.register(api)
+    ws.install(app, api)
     api.route(
         "GET",
         "/api/openapi.json",
