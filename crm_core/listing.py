@@ -10,6 +10,7 @@ fields and bad values are answered with 400 naming the parameter. Answer: ``{"it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,6 +96,8 @@ class Page(Generic[T]):
 
 def _int(name: str, raw: str, lo: int, hi: int | None) -> int:
     try:
+        if not re.fullmatch(r"-?[0-9]{1,20}", raw):
+            raise ValueError(raw)
         value = int(raw)
     except ValueError:
         raise InvalidInput(
@@ -168,10 +171,11 @@ def parse_list_query(params: Mapping[str, str], spec: ListSpec) -> ListQuery:
         elif name == "q" and spec.search:
             q = raw.strip()[:200] or None
         else:
-            field_name, _, op = name.partition("__")
+            field_name, sep, op = name.partition("__")
             op = op or "eq"
             fspec = spec.filters.get(field_name)
-            if fspec is None or op not in fspec.ops:
+            # Equality is written as the bare field name only (no "__eq").
+            if fspec is None or op not in fspec.ops or (sep and op == "eq"):
                 raise InvalidInput(
                     f"unknown query parameter {name!r}; allowed: "
                     f"{', '.join(spec.parameter_names())}",

@@ -16,7 +16,7 @@ import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import phonenumbers
 from pydantic import (
@@ -26,7 +26,6 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 __all__ = [
@@ -37,6 +36,7 @@ __all__ = [
     "SettingsError",
     "load_settings",
     "redact_url",
+    "url_password",
 ]
 
 ENV_PREFIX = "CALLBOARD_"
@@ -58,19 +58,25 @@ class SettingsError(ValueError):
         super().__init__("invalid settings:\n  " + "\n  ".join(problems))
 
 
+# scheme://user:password@rest — the password runs to the first '@', as SQLAlchemy and redis-py
+# read it, so an unescaped '#', '/' or '?' in it is hidden too (urlsplit would stop there).
+_USERINFO_RE = re.compile(
+    r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):(?P<pw>[^@]*)@(?P<rest>.*)$", re.DOTALL
+)
+
+
+def url_password(url: str) -> str | None:
+    """The password inside ``url`` as written (percent-encoding kept), or None."""
+    m = _USERINFO_RE.match(url)
+    return m.group("pw") if m else None
+
+
 def redact_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``, fit for logs and health output."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    m = _USERINFO_RE.match(url)
+    if m is None:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{quote(user)}:***@{host}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return parts._replace(netloc=netloc).geturl()
+    return f"{m.group('head')}:***@{m.group('rest')}"
 
 
 class AmiUrl(BaseModel):
@@ -94,9 +100,13 @@ class AmiUrl(BaseModel):
         if not parts.hostname:
             raise ValueError("must name the Asterisk host: ami://user:secret@host:5038")
         try:
-            port = parts.port or 5038
+            port = parts.port
         except ValueError:
-            raise ValueError("has a bad port; use a number from 1 to 65535") from None
+            port = 0
+        if port is None:
+            port = 5038
+        if not 1 <= port <= 65535:
+            raise ValueError("has a bad port; use a number from 1 to 65535")
         return cls(
             username=unquote(parts.username),
             secret=SecretStr(unquote(parts.password)),
@@ -274,13 +284,14 @@ class Settings(BaseModel):
             raise ValueError("must be an absolute http(s) URL such as https://callboard.example")
         return v.rstrip("/")
 
-    @model_validator(mode="after")
-    def _unique_pbx_names(self) -> Settings:
-        names = [p.name for p in self.pbx]
+    @field_validator("pbx")
+    @classmethod
+    def _unique_pbx_names(cls, v: tuple[PbxConnection, ...]) -> tuple[PbxConnection, ...]:
+        names = [p.name for p in v]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"pbx: connection names must be unique; repeated: {', '.join(dupes)}")
-        return self
+            raise ValueError(f"connection names must be unique; repeated: {', '.join(dupes)}")
+        return v
 
     @property
     def is_sqlite(self) -> bool:
@@ -342,7 +353,9 @@ def _describe(loc: tuple[int | str, ...], msg: str, value: Any) -> str:
     path = ".".join(str(p) for p in loc)
     top = str(loc[0]) if loc else ""
     env = f"{ENV_PREFIX}{top.upper()}"
-    secret = any(str(p) in _SECRET_KEYS for p in loc)
+    # A whole pbx entry may be (or contain) an AMI URL with its secret; its named fields are safe.
+    whole_pbx_entry = top == "pbx" and len(loc) <= 2
+    secret = whole_pbx_entry or any(str(p) in _SECRET_KEYS for p in loc)
     msg = msg.removeprefix("Value error, ")
     shown = "" if secret or isinstance(value, dict | list) else f" (got {value!r})"
     return f"{path} ({env}): {msg}{shown}"

@@ -78,6 +78,7 @@ class TaskSupervisor:
             log.warning("task %s returned; restarting in %.1f s", name, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
+            self._entries[name].state = "running"
 
     async def cancel(self, name: str, timeout: float = 10.0) -> None:
         """Cancel task ``name`` (if running) and wait for it to end."""

@@ -415,13 +415,6 @@ async def test_foreign_messages_on_the_channel_are_dropped(
 
 
 @pytest.mark.redis
-@pytest.mark.xfail(
-    strict=True,
-    reason="a channel message whose 'event' is not a string makes decode_event raise "
-    "TypeError, which RedisBus._dispatch does not catch: the listener task dies, the "
-    "supervisor restarts it with first=True (no mark_gap), and events published meanwhile "
-    "are lost without SubscriptionGap",
-)
 async def test_malformed_envelope_does_not_lose_events_silently(
     make_redis_bus: BusMaker, redis_url: str, redis_prefix: str
 ) -> None:
@@ -475,3 +468,10 @@ async def test_unreachable_redis_is_reported_without_the_password() -> None:
     assert "127.0.0.1:1" in str(info.value)
     assert "Hidden-Pass-123" not in str(info.value)
     assert await bus.publish(ping(1)) is False
+
+
+async def test_subscription_after_close_ends_at_once(bus: EventBus) -> None:
+    await bus.close()
+    sub = bus.subscribe(BusPing)
+    seen = [event async for event in sub]
+    assert seen == []

@@ -299,3 +299,13 @@ def test_everything_together_keeps_filter_order() -> None:
         ),
         q="ann",
     )
+
+
+def test_equality_is_only_the_bare_field_name() -> None:
+    err = bad({"username__eq": "ann"})
+    assert "username__eq" in err.message
+
+
+@pytest.mark.parametrize("raw", ["1_0", " 10", "10 ", "+5", "1e2"])
+def test_whole_numbers_are_plain_digits(raw: str) -> None:
+    assert "limit" in bad({"limit": raw}).message

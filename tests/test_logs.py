@@ -169,24 +169,12 @@ def test_secrets_of_feeds_the_redactor() -> None:
     assert "postgresql+asyncpg://callboard:***@db.example/cb" in cleaned
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="secrets_of reads the password with urlsplit(), which stops the netloc at an "
-    "unescaped '#' (also '/' or '?'); it then finds no password at all, although "
-    "SQLAlchemy connects with the full password",
-)
 def test_secrets_of_finds_a_database_password_with_a_hash() -> None:
     password = "hunter#2-Secret"
     settings = settings_with(database_url=f"postgresql://callboard:{password}@db.example/cb")
     assert password in secrets_of(settings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="secrets_of returns a percent-encoded URL password as written ('p%40ss-word-1'), "
-    "not the value the drivers actually use ('p@ss-word-1'), so the decoded secret is not "
-    "redacted from logs",
-)
 def test_secrets_of_includes_the_decoded_url_password() -> None:
     settings = settings_with(redis_url="redis://:p%40ss-word-1@cache:6379/0")
     assert "p@ss-word-1" in secrets_of(settings)

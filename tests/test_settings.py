@@ -458,11 +458,6 @@ def test_ami_url_parse_errors_never_contain_the_secret(url: str, fragment: str) 
     assert AMI_SECRET not in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AmiUrl.parse turns port 0 into the default 5038 (`parts.port or 5038`) "
-    "instead of reporting a bad port",
-)
 def test_ami_url_port_zero_is_a_bad_port() -> None:
     with pytest.raises(ValueError, match="bad port"):
         AmiUrl.parse(f"ami://admin:{AMI_SECRET}@pbx.example:0")
@@ -497,11 +492,6 @@ def test_duplicate_pbx_names_are_reported() -> None:
     assert AMI_SECRET not in problems[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the model-level duplicate-name error has an empty location, so _describe() "
-    "renders it as ' (CALLBOARD_): pbx: ...' instead of naming 'pbx (CALLBOARD_PBX)'",
-)
 def test_duplicate_pbx_names_message_names_key_and_variable() -> None:
     problems = problems_of(
         environ=pbx_env(
@@ -512,11 +502,6 @@ def test_duplicate_pbx_names_message_names_key_and_variable() -> None:
     assert problems[0].startswith("pbx (CALLBOARD_PBX): ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a pbx entry given as a bare AMI URL string (not a table) fails at loc "
-    "('pbx', 0), which is not in _SECRET_KEYS, so the message shows (got 'ami://u:SECRET@h')",
-)
 def test_pbx_entry_given_as_a_url_string_does_not_leak_the_secret() -> None:
     with pytest.raises(SettingsError) as info:
         load_settings(
@@ -547,12 +532,6 @@ def test_redacted_urls_hide_passwords_and_keep_the_rest() -> None:
     assert load_settings(environ={}).redis_url_redacted() is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redact_url uses urlsplit, which ends the netloc at an unescaped '#', '/' or '?' "
-    "in the password; it then sees no password and returns the URL unchanged, although "
-    "SQLAlchemy's make_url accepts such a URL and connects with the full password",
-)
 def test_database_url_redacted_hides_a_password_with_a_hash() -> None:
     password = "hunter#2-Secret"
     settings = load_settings(
@@ -580,11 +559,6 @@ def test_redact_url(url: str, expected: str) -> None:
     assert redact_url(url) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redact_url re-quotes the already percent-encoded username "
-    "(quote(parts.username)), so 'ops%40site' becomes 'ops%2540site'",
-)
 def test_redact_url_keeps_a_percent_encoded_username() -> None:
     assert redact_url("postgresql://ops%40site:pw@h/db") == "postgresql://ops%40site:***@h/db"
 

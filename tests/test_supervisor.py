@@ -137,12 +137,6 @@ async def test_a_returning_task_is_run_again(supervisor: TaskSupervisor) -> None
     assert supervisor.status()["returns"]["last_error"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a task returns normally, _run sets state 'finished' and restarts it "
-    "without ever setting state back to 'running', so status() reports a running task "
-    "as finished",
-)
 async def test_a_restarted_returning_task_is_reported_running(
     supervisor: TaskSupervisor,
 ) -> None:

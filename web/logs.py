@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from urllib.parse import unquote
 
-from crm_core.settings import Settings
+from crm_core.settings import Settings, url_password
 
 __all__ = ["SecretRedactor", "configure_logging", "secrets_of"]
 
 
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret value in ``settings`` (passwords inside URLs included)."""
-    from urllib.parse import urlsplit
-
     found: list[str] = []
     if settings.secret_key is not None:
         found.append(settings.secret_key.get_secret_value())
     for url in (settings.database_url, settings.redis_url):
         if url is not None:
-            pw = urlsplit(url.get_secret_value()).password
+            pw = url_password(url.get_secret_value())
             if pw:
-                found.append(pw)
+                # As written and as the driver uses it (percent-decoded).
+                found.extend({pw, unquote(pw)})
     for pbx in settings.pbx:
         found.append(pbx.ami_url.secret.get_secret_value())
     return [s for s in found if len(s) >= 4]

@@ -61,6 +61,8 @@ class RedisBus:
         self._reconnect_delay = reconnect_delay
         self._last_error: str | None = None
         self._task_name = f"redis-bus:{self.channel}:{id(self)}"
+        # Survives restarts of the listener task, so a restart also tells subscribers to resync.
+        self._listened_before = False
 
     async def start(self) -> None:
         """Connect, then listen in a supervised task; returns once the subscription is live."""
@@ -70,16 +72,15 @@ class RedisBus:
 
     async def _listen(self) -> None:
         assert self._client is not None
-        first = True
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
-                if not first:
-                    log.info("event bus reconnected to Redis %s", redact_url(self._url))
+                if self._listened_before:
+                    log.info("event bus (re)subscribed to Redis %s", redact_url(self._url))
                     # Whatever was published while we were away is gone: subscribers resync.
                     self._fanout.mark_gap()
-                first = False
+                self._listened_before = True
                 self._last_error = None
                 self._connected.set()
                 while True:
@@ -107,6 +108,9 @@ class RedisBus:
             event = decode_event(raw)
         except EventDecodeError as err:
             log.warning("dropped a bus message that is not a known event: %s", err)
+            return
+        except Exception:  # never let one bad message end the listener
+            log.exception("dropped a bus message that could not be decoded")
             return
         self._fanout.deliver(event)
 

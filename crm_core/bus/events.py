@@ -51,11 +51,18 @@ class Event:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         name = cls.__dict__.get("event_name", "")
-        if name:
-            other = _REGISTRY.get(name)
-            if other is not None and other.__qualname__ != cls.__qualname__:
-                raise TypeError(f"event name {name!r} is used by {other!r} and {cls!r}")
-            _REGISTRY[name] = cls
+        if not name:
+            # A subclass of a named event is a different event: it must name itself, or it
+            # would travel under its parent's name and lose its own fields on the way.
+            cls.event_name = ""
+            return
+        other = _REGISTRY.get(name)
+        if other is not None and (other.__module__, other.__qualname__) != (
+            cls.__module__,
+            cls.__qualname__,
+        ):
+            raise TypeError(f"event name {name!r} is used by {other!r} and {cls!r}")
+        _REGISTRY[name] = cls
 
 
 def registered_events() -> dict[str, type[Event]]:
@@ -157,6 +164,8 @@ def decode_event(raw: str | bytes) -> Event:
         data = envelope["data"]
     except (ValueError, KeyError, TypeError) as err:
         raise EventDecodeError(f"not an event message: {err}") from err
+    if not isinstance(name, str) or not isinstance(data, dict):
+        raise EventDecodeError("not an event message: 'event' must be a string, 'data' an object")
     cls = event_type(name)
     try:
         event = _build(cls, data)

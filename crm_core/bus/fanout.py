@@ -113,12 +113,16 @@ class FanOut:
 
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        self._closed = False
 
     def add(self, types: Iterable[type[Event]], maxsize: int) -> Subscription:
         """Register a new subscription."""
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         sub = Subscription(self, tuple(types), maxsize)
+        if self._closed:
+            sub._close()  # a closed bus delivers nothing: the subscription ends at once
+            return sub
         self._subs.add(sub)
         return sub
 
@@ -139,6 +143,7 @@ class FanOut:
 
     def close(self) -> None:
         """End every subscription."""
+        self._closed = True
         for sub in tuple(self._subs):
             sub._close()
         self._subs.clear()
