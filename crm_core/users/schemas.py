@@ -176,6 +176,8 @@ class TokenCreateIn(_In):
 class TokenOut(BaseModel):
     """An API token without its secret."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     name: str
     prefix: str
@@ -188,16 +190,7 @@ class TokenOut(BaseModel):
     @classmethod
     def of(cls, tok: ApiToken) -> TokenOut:
         """Serialise a token."""
-        return cls(
-            id=tok.id,
-            name=tok.name,
-            prefix=tok.prefix,
-            user_id=tok.user_id,
-            created_at=tok.created_at,
-            expires_at=tok.expires_at,
-            last_used_at=tok.last_used_at,
-            revoked_at=tok.revoked_at,
-        )
+        return cls.model_validate(tok)
 
 
 class TokenListOut(BaseModel):
@@ -214,6 +207,8 @@ class TokenCreatedOut(TokenOut):
 
 class AuditOut(BaseModel):
     """One audit entry."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     at: datetime
@@ -232,18 +227,4 @@ class AuditOut(BaseModel):
     @classmethod
     def of(cls, e: AuditEntry) -> AuditOut:
         """Serialise an audit entry."""
-        return cls(
-            id=e.id,
-            at=e.at,
-            user_id=e.user_id,
-            username=e.username,
-            action=e.action,
-            method=e.method,
-            path=e.path,
-            status=e.status,
-            object_type=e.object_type,
-            object_id=e.object_id,
-            remote_addr=e.remote_addr,
-            request_id=e.request_id,
-            details=e.details,
-        )
+        return cls.model_validate(e)
