@@ -1,0 +1,1 @@
+"""Real implementations of the telephony ports (panoramisk is imported only here)."""
