@@ -42,7 +42,13 @@ def shared_dir() -> Path:
 
 def traces_dir() -> Path:
     """Return the directory of the AMI traces."""
-    return shared_dir() / "ami-traces"
+    path = shared_dir() / "ami-traces"
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"the recorded AMI traces are not at {path}: the repository must sit beside shared/ "
+            "(as in CI), or set CALLBOARD_SHARED_DIR"
+        )
+    return path
 
 
 @dataclass(frozen=True)
