@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import Select, func, or_, select
@@ -134,6 +134,12 @@ def _value(name: str, spec: FilterSpec, raw: str) -> Any:
                 f"query parameter {name!r} needs a time zone (e.g. Z or +02:00)",
                 details={"parameter": name},
             )
+        try:
+            value.astimezone(UTC)  # what the database layer will do; year 1 or 9999 may overflow
+        except OverflowError:
+            raise InvalidInput(
+                f"query parameter {name!r} is out of range", details={"parameter": name}
+            ) from None
         return value
     if spec.kind == "choice" and raw not in spec.choices:
         raise InvalidInput(

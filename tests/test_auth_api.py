@@ -234,3 +234,13 @@ async def test_expired_sessions_are_refused_and_purged(client: TestClient[Any, A
     assert await client.app[AUTH].purge_expired() == 1
     async with client.app[SESSIONS]() as db:
         assert await db.scalar(select(func.count()).select_from(AuthSession)) == 0
+
+
+async def test_signing_in_again_needs_no_csrf_token(client: TestClient[Any, Any]) -> None:
+    await add_user(client, "agent1", "agent")
+    await add_user(client, "agent2", "agent")
+    await login(client, "agent1")
+    # The browser still holds agent1's cookie; sign-in is public and does not use it.
+    body = await login(client, "agent2")
+    assert body["user"]["username"] == "agent2"
+    assert (await (await client.get("/api/me")).json())["username"] == "agent2"

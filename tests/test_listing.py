@@ -309,3 +309,8 @@ def test_equality_is_only_the_bare_field_name() -> None:
 @pytest.mark.parametrize("raw", ["1_0", " 10", "10 ", "+5", "1e2"])
 def test_whole_numbers_are_plain_digits(raw: str) -> None:
     assert "limit" in bad({"limit": raw}).message
+
+
+def test_datetime_that_overflows_in_utc_is_a_clear_error() -> None:
+    err = bad({"created_at__gte": "0001-01-01T00:00:00+05:00"})
+    assert "out of range" in err.message

@@ -174,7 +174,8 @@ def build_middlewares(app: web.Application) -> list[Callable[..., Awaitable[web.
                     "cross-site request refused (Origin does not match)",
                     details={"reason": "origin"},
                 )
-            if p is not None and p.auth_method == "session":
+            # Public endpoints (sign-in) do not act with the session, so its token is not asked.
+            if p is not None and p.auth_method == "session" and endpoint.auth != "public":
                 await _check_csrf(request, p)
         return await handler(request)
 

@@ -116,6 +116,17 @@ def _operation(ep: Endpoint, ref: dict[type[BaseModel], str]) -> dict[str, Any]:
     ]
     if ep.list_spec is not None:
         params.extend(_list_parameters(ep.list_spec))
+    known = {p["name"] for p in params}
+    params.extend(
+        {
+            "name": name,
+            "in": "query",
+            "description": text,
+            "schema": {"type": "string", "maxLength": 500},
+        }
+        for name, text in ep.extra_query.items()
+        if name not in known
+    )
     if params:
         op["parameters"] = params
     if ep.body is not None:
