@@ -16,6 +16,7 @@ from crm_core.adapters.redis import RedisConnection
 from crm_core.appkeys import API, AUTH, BUS, ENGINE, POLICIES, SESSIONS, SETTINGS, SUPERVISOR, USERS
 from crm_core.bus.memory import InProcessBus
 from crm_core.bus.ports import EventBus
+from crm_core.crm import api as crm_api
 from crm_core.db import create_engine, make_sessionmaker, ping
 from crm_core.httpapi import ApiRegistry
 from crm_core.migrate import check_migrated
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
     app[API] = api
     health.register(api)
     users_api.register(api)
+    crm_api.register(api)
     ws.install(app, api)
     api.route(
         "GET",
@@ -135,7 +137,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         hashing = ov.hashing or PasswordHashing()
         counters = ov.counters or (app[REDIS].counters() if REDIS in app else MemoryCounters())
-        policies = default_policies()
+        policies = default_policies(extra=crm_api.policies())
         app[POLICIES] = policies
         app[AUTH] = AuthService(
             app[SESSIONS],

@@ -1,0 +1,320 @@
+"""Use cases of invoices and payments, and the balance due per currency of a company or person."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm_core.crm import repository as repo
+from crm_core.crm.finance_models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    Payment,
+    PaymentAllocation,
+)
+from crm_core.crm.finance_schemas import CurrencyBalance, InvoiceIn, PaymentIn
+from crm_core.crm.models import Company, Person
+from crm_core.db import session_scope, utcnow
+from crm_core.errors import Conflict, InvalidInput, NotFound
+from crm_core.listing import FilterSpec, ListQuery, ListSpec, Page, paginate
+from crm_core.users.audit import AuditContext, record_audit
+from crm_core.users.permissions import PolicyRegistry, Principal
+
+__all__ = ["INVOICE_LIST", "PAYMENT_LIST", "FinanceService"]
+
+F = TypeVar("F", Invoice, Payment)
+ZERO = Decimal("0.00")
+# Only these are owed: drafts are not sent yet, cancelled ones never will be.
+OWED_STATUSES = (InvoiceStatus.ISSUED.value, InvoiceStatus.PAID.value)
+
+INVOICE_LIST = ListSpec(
+    sortable={
+        "id": Invoice.id,
+        "number": Invoice.number,
+        "issued_on": Invoice.issued_on,
+        "due_on": Invoice.due_on,
+        "amount": Invoice.amount,
+    },
+    default_sort=("-issued_on",),
+    filters={
+        "company_id": FilterSpec(Invoice.company_id, "int"),
+        "person_id": FilterSpec(Invoice.person_id, "int"),
+        "kind": FilterSpec(
+            Invoice.kind, "choice", ("eq", "in"), tuple(k.value for k in InvoiceKind)
+        ),
+        "status": FilterSpec(
+            Invoice.status, "choice", ("eq", "in"), tuple(s.value for s in InvoiceStatus)
+        ),
+        "currency": FilterSpec(Invoice.currency, "str"),
+        "number": FilterSpec(Invoice.number, "str", ("eq", "contains")),
+        "external_id": FilterSpec(Invoice.external_id, "str"),
+    },
+    tiebreak=Invoice.id,
+)
+
+PAYMENT_LIST = ListSpec(
+    sortable={"id": Payment.id, "paid_on": Payment.paid_on, "amount": Payment.amount},
+    default_sort=("-paid_on",),
+    filters={
+        "company_id": FilterSpec(Payment.company_id, "int"),
+        "person_id": FilterSpec(Payment.person_id, "int"),
+        "currency": FilterSpec(Payment.currency, "str"),
+        "external_id": FilterSpec(Payment.external_id, "str"),
+    },
+    tiebreak=Payment.id,
+)
+
+
+def _bad(field: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        f"{field}: {message}",
+        details={"field": field, "fields": [{"field": field, "message": message}]},
+    )
+
+
+class FinanceService:
+    """Invoices and payments of the companies and persons in the caller's scope."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], policies: PolicyRegistry, timezone: str
+    ) -> None:
+        self._sessions = sessions
+        self._policies = policies
+        self._tz = ZoneInfo(timezone)
+
+    def today(self) -> date:
+        """Today in the business time zone."""
+        return datetime.now(self._tz).date()
+
+    async def _get(self, db: AsyncSession, principal: Principal, model: type[F], rid: int) -> F:
+        stmt = self._policies.scope(principal, model, select(model).where(model.id == rid))
+        obj: F | None = await db.scalar(stmt)
+        if obj is None:
+            raise NotFound(f"{model.__name__.lower()} {rid} not found")
+        return obj
+
+    async def _check_customer(
+        self, db: AsyncSession, principal: Principal, body: InvoiceIn | PaymentIn
+    ) -> None:
+        try:
+            if body.company_id is not None:
+                await repo.get_visible(db, self._policies, principal, Company, body.company_id)
+        except NotFound:
+            raise _bad("company_id", f"no company with id {body.company_id}") from None
+        try:
+            if body.person_id is not None:
+                await repo.get_visible(db, self._policies, principal, Person, body.person_id)
+        except NotFound:
+            raise _bad("person_id", f"no person with id {body.person_id}") from None
+
+    async def _external_id_free(
+        self, db: AsyncSession, model: type[F], external_id: str | None
+    ) -> None:
+        if external_id is None:
+            return
+        if await db.scalar(select(model.id).where(model.external_id == external_id)) is not None:
+            raise Conflict(
+                f"external_id {external_id!r} is already used", details={"field": "external_id"}
+            )
+
+    # -- invoices ----------------------------------------------------------------------------
+
+    async def list_invoices(self, principal: Principal, query: ListQuery) -> Page[Invoice]:
+        """Invoices of visible companies and persons."""
+        stmt = self._policies.scope(principal, Invoice, select(Invoice))
+        async with self._sessions() as db:
+            return await paginate(db, stmt, query, INVOICE_LIST)
+
+    async def get_invoice(self, principal: Principal, invoice_id: int) -> Invoice:
+        """One visible invoice."""
+        async with self._sessions() as db:
+            return await self._get(db, principal, Invoice, invoice_id)
+
+    async def create_invoice(
+        self, principal: Principal, body: InvoiceIn, ctx: AuditContext
+    ) -> Invoice:
+        """Record an invoice, pro-forma invoice or order."""
+        async with session_scope(self._sessions) as db:
+            await self._check_customer(db, principal, body)
+            clash = await db.scalar(
+                select(Invoice.id).where(Invoice.kind == body.kind, Invoice.number == body.number)
+            )
+            if clash is not None:
+                raise Conflict(
+                    f"{body.kind} number {body.number!r} exists", details={"field": "number"}
+                )
+            await self._external_id_free(db, Invoice, body.external_id)
+            invoice = Invoice(**body.model_dump(), allocations=[])
+            db.add(invoice)
+            await self._flush(db)
+            await record_audit(
+                db,
+                ctx,
+                action="invoice.create",
+                principal=principal,
+                object_type="invoice",
+                object_id=str(invoice.id),
+                details={"number": invoice.number, "kind": invoice.kind},
+            )
+        return await self.get_invoice(principal, invoice.id)
+
+    async def update_invoice(
+        self, principal: Principal, invoice_id: int, changes: dict[str, Any], ctx: AuditContext
+    ) -> Invoice:
+        """Change an invoice's status, due date or description."""
+        async with session_scope(self._sessions) as db:
+            invoice = await self._get(db, principal, Invoice, invoice_id)
+            if changes.get("due_on") is not None and changes["due_on"] < invoice.issued_on:
+                raise _bad("due_on", "is before issued_on")
+            for key, value in changes.items():
+                setattr(invoice, key, value)
+            invoice.updated_at = utcnow()
+            await record_audit(
+                db,
+                ctx,
+                action="invoice.update",
+                principal=principal,
+                object_type="invoice",
+                object_id=str(invoice.id),
+                details={"fields": sorted(changes)},
+            )
+        return await self.get_invoice(principal, invoice_id)
+
+    # -- payments ----------------------------------------------------------------------------
+
+    async def list_payments(self, principal: Principal, query: ListQuery) -> Page[Payment]:
+        """Payments of visible companies and persons."""
+        stmt = self._policies.scope(principal, Payment, select(Payment))
+        async with self._sessions() as db:
+            return await paginate(db, stmt, query, PAYMENT_LIST)
+
+    async def get_payment(self, principal: Principal, payment_id: int) -> Payment:
+        """One visible payment."""
+        async with self._sessions() as db:
+            return await self._get(db, principal, Payment, payment_id)
+
+    async def create_payment(
+        self, principal: Principal, body: PaymentIn, ctx: AuditContext
+    ) -> Payment:
+        """Record a payment and allocate it to invoices of the same currency."""
+        total = sum((a.amount for a in body.allocations), ZERO)
+        if total > body.amount:
+            raise _bad("allocations", "the allocations exceed the payment's amount")
+        async with session_scope(self._sessions) as db:
+            await self._check_customer(db, principal, body)
+            await self._external_id_free(db, Payment, body.external_id)
+            allocations: list[PaymentAllocation] = []
+            pending: dict[int, Decimal] = defaultdict(lambda: ZERO)
+            for i, item in enumerate(body.allocations):
+                field = f"allocations.{i}.invoice_id"
+                try:
+                    invoice = await self._get(db, principal, Invoice, item.invoice_id)
+                except NotFound:
+                    raise _bad(field, f"no invoice with id {item.invoice_id}") from None
+                if invoice.currency != body.currency:
+                    raise _bad(field, f"the invoice is in {invoice.currency}, not {body.currency}")
+                if invoice.kind != InvoiceKind.INVOICE or invoice.status not in OWED_STATUSES:
+                    raise _bad(field, "only issued invoices can be paid")
+                pending[invoice.id] += item.amount
+                if invoice.paid_amount + pending[invoice.id] > invoice.amount:
+                    raise _bad(f"allocations.{i}.amount", "more than the invoice's balance due")
+                allocations.append(PaymentAllocation(invoice_id=invoice.id, amount=item.amount))
+            payment = Payment(**body.model_dump(exclude={"allocations"}), allocations=allocations)
+            db.add(payment)
+            await self._flush(db)
+            await record_audit(
+                db,
+                ctx,
+                action="payment.create",
+                principal=principal,
+                object_type="payment",
+                object_id=str(payment.id),
+                details={"allocations": len(allocations)},
+            )
+        return await self.get_payment(principal, payment.id)
+
+    # -- balance -----------------------------------------------------------------------------
+
+    async def balance(
+        self, principal: Principal, model: type[Company] | type[Person], record_id: int
+    ) -> tuple[date, bool, list[CurrencyBalance]]:
+        """(as of, masked, balances per currency) of a visible company or person."""
+        today = self.today()
+        async with self._sessions() as db:
+            record: Company | Person
+            if model is Company:
+                record = await repo.get_visible(db, self._policies, principal, Company, record_id)
+            else:
+                record = await repo.get_visible(db, self._policies, principal, Person, record_id)
+            if not self._policies.policy(type(record)).can(principal, "sensitive", record):
+                return today, True, []
+            inv_owner = Invoice.company_id if model is Company else Invoice.person_id
+            pay_owner = Payment.company_id if model is Company else Payment.person_id
+            invoices = await db.scalars(
+                select(Invoice).where(
+                    inv_owner == record_id,
+                    Invoice.kind == InvoiceKind.INVOICE.value,
+                    Invoice.status.in_(OWED_STATUSES),
+                )
+            )
+            payments = await db.scalars(select(Payment).where(pay_owner == record_id))
+            return today, False, _balances(list(invoices), list(payments), today)
+
+    @staticmethod
+    async def _flush(db: AsyncSession) -> None:
+        try:
+            await db.flush()
+        except IntegrityError as err:
+            raise Conflict("the record clashes with another one (number or external_id)") from err
+
+
+def _balances(
+    invoices: list[Invoice], payments: list[Payment], today: date
+) -> list[CurrencyBalance]:
+    """Per-currency sums; every amount is added only to amounts of its own currency."""
+    acc: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {
+            "invoiced": ZERO,
+            "paid": ZERO,
+            "overdue": ZERO,
+            "oldest_due": None,
+            "open": 0,
+            "unallocated": ZERO,
+        }
+    )
+    for inv in invoices:
+        a = acc[inv.currency]
+        paid = inv.paid_amount
+        due = inv.amount - paid
+        a["invoiced"] += inv.amount
+        a["paid"] += paid
+        if due > 0:
+            a["open"] += 1
+            if inv.due_on is not None and inv.due_on < today:
+                a["overdue"] += due
+                if a["oldest_due"] is None or inv.due_on < a["oldest_due"]:
+                    a["oldest_due"] = inv.due_on
+    for pay in payments:
+        allocated = sum((x.amount for x in pay.allocations), ZERO)
+        acc[pay.currency]["unallocated"] += pay.amount - allocated
+    return [
+        CurrencyBalance(
+            currency=cur,
+            invoiced=a["invoiced"],
+            paid=a["paid"],
+            balance_due=a["invoiced"] - a["paid"],
+            overdue=a["overdue"],
+            days_overdue=(today - a["oldest_due"]).days if a["oldest_due"] else 0,
+            open_invoices=a["open"],
+            unallocated_payments=a["unallocated"],
+        )
+        for cur, a in sorted(acc.items())
+    ]

@@ -1,0 +1,1 @@
+"""Tests of the CRM domain: companies, persons, lookup, search and record-level access."""
