@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 __all__ = [
@@ -49,6 +49,26 @@ class AmiMessage:
     """One AMI message: ordered ``(name, value)`` pairs, repeated names kept."""
 
     headers: tuple[tuple[str, str], ...]
+    # Lower-case name -> first value, built on first lookup (a message is read several times).
+    _index: dict[str, str] | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
+
+    @classmethod
+    def with_index(cls, headers: tuple[tuple[str, str], ...], index: dict[str, str]) -> AmiMessage:
+        """A message whose lower-case lookup index is already known (lower name -> first value)."""
+        message = cls(headers)
+        object.__setattr__(message, "_index", index)
+        return message
+
+    def _lookup(self) -> dict[str, str]:
+        index = self._index
+        if index is None:
+            index = {}
+            for key, value in self.headers:
+                index.setdefault(key.lower(), value)
+            object.__setattr__(self, "_index", index)
+        return index
 
     @classmethod
     def build(cls, *pairs: tuple[str, str], **headers: str) -> AmiMessage:
@@ -65,11 +85,7 @@ class AmiMessage:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """Return the first value of header ``name`` (case-insensitive) or ``default``."""
-        lowered = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lowered:
-                return value
-        return default
+        return self._lookup().get(name.lower(), default)
 
     def require(self, name: str) -> str:
         """Return the first value of header ``name`` or raise :class:`MissingHeader`."""

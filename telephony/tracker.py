@@ -199,13 +199,17 @@ class CallTracker(QueueBridgeHandlers):
         call = self._call(msg)
         if call is None:
             return []
-        h = self._need(msg, "Variable", "Value")
-        if h is None:
+        variable = msg.get("Variable")
+        # Only two variables matter here; the other ~30 VarSets of a call are skipped before any
+        # header check. panoramisk drops headers whose value is empty ("Value: "), so a missing
+        # Value means an empty one, not a broken message.
+        if variable not in (self._config.crm_call_id_variable, "MIXMONITOR_FILENAME"):
             return []
-        if h["Variable"] == self._config.crm_call_id_variable and call.crm_call_id is None:
-            call.crm_call_id = h["Value"] or None
-        elif h["Variable"] == "MIXMONITOR_FILENAME" and h["Value"]:
-            call.recording_file = h["Value"]
+        value = msg.get("Value") or ""
+        if variable == self._config.crm_call_id_variable and call.crm_call_id is None:
+            call.crm_call_id = value or None
+        elif variable == "MIXMONITOR_FILENAME" and value:
+            call.recording_file = value
         return []
 
     def _on_mixmonitor(self, msg: AmiMessage, at: datetime) -> list[Event]:

@@ -145,8 +145,19 @@ def _from_json(tp: Any, value: Any) -> Any:
     raise EventDecodeError(f"unsupported field type {tp!r}")
 
 
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    # Resolving string annotations is slow; every event of a type needs the same answer.
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = get_type_hints(cls)
+    return hints
+
+
 def _build(cls: type[Any], data: dict[str, Any]) -> Any:
-    hints = get_type_hints(cls)
+    hints = _hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if not f.init:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from panoramisk import Manager
@@ -15,9 +15,35 @@ __all__ = ["QuietManager", "to_ami_message"]
 
 def to_ami_message(message: Mapping[str, Any]) -> AmiMessage:
     """Turn a panoramisk message (a case-insensitive dict) into our immutable message."""
+    store = getattr(message, "_store", None)
+    if not isinstance(store, dict):
+        return _generic(message.items())
+    # The hot path of every event: panoramisk's dict keeps lower-cased key -> (key, value), in
+    # arrival order, which gives our pairs and our lookup index in one pass without lower().
+    pairs: list[tuple[str, str]] = []
+    index: dict[str, str] = {}
+    reorder = False
+    for lowered, (key, value) in store.items():
+        if value.__class__ is str:
+            pairs.append((key, value))
+            index[lowered] = value
+        elif lowered == "content":
+            return _generic(store.values())
+        else:
+            values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+            pairs.extend((key, v) for v in values)
+            index[lowered] = values[0]
+        if len(pairs) > 1 and lowered in ("event", "response"):
+            reorder = True
+    if reorder:
+        return _generic(store.values())
+    return AmiMessage.with_index(tuple(pairs), index)
+
+
+def _generic(items: Iterable[tuple[str, Any]]) -> AmiMessage:
     pairs: list[tuple[str, str]] = []
     first: list[tuple[str, str]] = []
-    for key, value in message.items():
+    for key, value in items:
         if key == "content":
             for line in str(value).splitlines():
                 pairs.append(("Output", line))
