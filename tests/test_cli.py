@@ -215,3 +215,25 @@ def test_module_entry_point() -> None:
         check=False,
     )
     assert result.returncode == 0
+
+
+def test_bench_ami_prints_its_figures() -> None:
+    shared = Path(__file__).resolve().parents[2] / "shared" / "ami-traces"
+    result = run_cli(
+        "bench", "ami", "--copies", "2", "--rounds", "1", "--traces", str(shared), timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(figures) == {
+        "events",
+        "events_per_s",
+        "baseline_events_per_s",
+        "ratio",
+        "peak_rss_mb",
+        "concurrent_calls",
+        "rounds",
+    }
+    assert figures["events"] == 2 * 1970
+    assert figures["concurrent_calls"] == 40
+    assert figures["events_per_s"] > 0
+    assert figures["baseline_events_per_s"] > 0

@@ -28,7 +28,7 @@ from crm_core.users.counters import Counters, MemoryCounters
 from crm_core.users.passwords import PasswordHashing
 from crm_core.users.permissions import default_policies
 from crm_core.users.service import UserService
-from web import health, ws
+from web import health, telephony_wiring, ws
 from web.middleware import build_middlewares
 from web.openapi import build_openapi
 
@@ -50,6 +50,7 @@ class Overrides:
     counters: Counters | None = None
     hashing: PasswordHashing | None = None
     check_migrations: bool = True
+    gateway_factory: telephony_wiring.GatewayFactory | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
     users_api.register(api)
     crm_api.register(api)
     ws.install(app, api)
+    telephony_wiring.install(app, api, ov.gateway_factory)
     api.route(
         "GET",
         "/api/openapi.json",
@@ -153,8 +155,6 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
         )
         app[USERS] = UserService(app[SESSIONS], hashing=hashing, policies=policies)
         app[health.HEALTH_CHECKS].update(health.default_checks(app))
-        for pbx in settings.pbx:
-            app[health.HEALTH_CHECKS].setdefault(f"pbx:{pbx.name}", _pbx_not_wired(pbx.name))
 
         async def purge_sessions() -> None:
             while True:
@@ -167,11 +167,5 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
         yield
 
     app.cleanup_ctx.extend([supervisor_ctx, database_ctx, redis_ctx, bus_ctx, services_ctx])
+    app.cleanup_ctx.append(telephony_wiring.telephony_ctx)
     return app
-
-
-def _pbx_not_wired(name: str) -> health.HealthCheck:
-    async def check() -> dict[str, Any]:
-        return {"status": "down", "detail": f"no AMI gateway is running for PBX {name!r}"}
-
-    return check

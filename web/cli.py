@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import getpass
+import json
 import logging
 import os
 import secrets
@@ -25,6 +27,9 @@ from crm_core.users.models import Role
 from crm_core.users.passwords import PasswordHashing
 from crm_core.users.permissions import default_policies
 from crm_core.users.service import UserService
+from telephony.sim.server import PbxSimulator, start_simulator
+from telephony.store import CallStore
+from telephony.traffic import InboundTraffic, TrafficPlan
 from web.app import create_app
 from web.logs import configure_logging
 
@@ -39,6 +44,14 @@ DEMO_USERS: list[tuple[str, str, list[str]]] = [
     *[(f"agent{i}", f"Agent {i}", ["agent"]) for i in range(1, 6)],
 ]
 DEMO_TEAM = "Support"
+DEMO_CALLERS = (
+    "+302101234567",
+    "+302310555123",
+    "+40213456789",
+    "+3612345678",
+    "6971234567",
+    "+302109999990",
+)
 
 
 class CliError(Exception):
@@ -73,6 +86,50 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--password", default="demo", help="password of every demo user (default: demo)"
     )
+    demo.add_argument(
+        "--no-pbx", action="store_true", help="do not start the built-in PBX simulator"
+    )
+    demo.add_argument(
+        "--calls-per-minute",
+        type=float,
+        default=3.0,
+        help="simulated inbound calls per minute (default: 3; 0 for none)",
+    )
+
+    sim = sub.add_parser(
+        "pbx-sim",
+        help="run the PBX simulator: an Asterisk-like AMI server over TCP",
+        description="Run the PBX simulator that speaks AMI like the Asterisk 22 recorded in "
+        "shared/ami-traces: agent seats 1001-1010 (answer at once), 2001-2009 (ring 3 s), 3001 "
+        "(never answers), 3002 (busy); called numbers behave by their last digit; queues support, "
+        "sales and empty. AMI users crm/crmsecret, crmfiltered/crmsecret, monitor/monsecret.",
+    )
+    sim.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    sim.add_argument("--port", type=int, default=5038, help="AMI port (default: 5038)")
+    sim.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="run simulated time this many times faster (default: 1)",
+    )
+    sim.add_argument(
+        "--calls-per-minute",
+        type=float,
+        default=0.0,
+        help="generate inbound calls at this average rate (default: 0, none)",
+    )
+    sim.add_argument(
+        "--callers",
+        default=",".join(DEMO_CALLERS),
+        help="comma-separated caller ids of generated calls",
+    )
+    sim.add_argument(
+        "--queues",
+        default="support,sales",
+        help="comma-separated queues generated calls go to (default: support,sales)",
+    )
 
     serve = sub.add_parser(
         "serve",
@@ -82,6 +139,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="override http_host")
     serve.add_argument("--port", type=int, help="override http_port")
+
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark and print its figures as one JSON line",
+        description="Benchmarks. `ami`: the recorded burst of trace 06, repeated and "
+        "interleaved to COPIES x 20 concurrent calls, served over TCP by a local AMI server; "
+        "prints events, events_per_s (gateway + tracker + bus), baseline_events_per_s "
+        "(panoramisk alone, same run), ratio, peak_rss_mb, concurrent_calls.",
+    )
+    bench.add_argument("which", choices=["ami"], help="what to measure")
+    bench.add_argument(
+        "--copies",
+        type=int,
+        default=50,
+        help="copies of the 20-call burst (default: 50 = 1,000 calls)",
+    )
+    bench.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measured rounds after one warm-up (default: 3; medians printed)",
+    )
+    bench.add_argument(
+        "--traces",
+        type=Path,
+        default=None,
+        help="the ami-traces folder (default: $CALLBOARD_SHARED_DIR/ami-traces, "
+        "else ../shared/ami-traces beside the checkout)",
+    )
 
     sub.add_parser(
         "migrate",
@@ -137,12 +223,7 @@ async def _run_app(app: web.Application, host: str, port: int, banner: str) -> N
         except OSError as err:
             raise CliError(f"cannot listen on {host}:{port}: {err.strerror}") from None
         print(banner, flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await _wait_for_signal()
         log.info("shutting down")
     finally:
         await runner.cleanup()
@@ -183,6 +264,20 @@ def _demo_secret(data_dir: Path) -> str:
 
 
 async def _demo(args: argparse.Namespace) -> None:
+    sim: PbxSimulator | None = None
+    traffic_task: asyncio.Task[None] | None = None
+    if not args.no_pbx:
+        sim, traffic_task = await _start_sim(
+            "127.0.0.1", 0, 1.0, args.calls_per_minute, list(DEMO_CALLERS), ["support", "sales"]
+        )
+    try:
+        await _demo_app(args, sim)
+    finally:
+        if sim is not None:
+            await _stop_sim(sim, traffic_task)
+
+
+async def _demo_app(args: argparse.Namespace, sim: PbxSimulator | None) -> None:
     data_dir: Path = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
     settings = load_settings(
@@ -196,7 +291,9 @@ async def _demo(args: argparse.Namespace) -> None:
             "data_dir": str(data_dir),
             "default_region": "GR",
             "default_timezone": "Europe/Athens",
-            "pbx": [],
+            "pbx": []
+            if sim is None
+            else [{"name": "demo", "ami_url": f"ami://crm:crmsecret@127.0.0.1:{sim.port}"}],
         },
     )
     configure_logging(settings)
@@ -208,18 +305,29 @@ async def _demo(args: argparse.Namespace) -> None:
         users = UserService(
             make_sessionmaker(engine), hashing=PasswordHashing(), policies=default_policies()
         )
+        store = CallStore(make_sessionmaker(engine), region=settings.default_region)
         for username, name, roles in DEMO_USERS:
             teams = [DEMO_TEAM] if roles[0] in {"agent", "supervisor"} else []
-            await users.ensure_user(
+            user = await users.ensure_user(
                 username=username,
                 password=args.password,
                 roles=roles,
                 display_name=name,
                 team_names=teams,
             )
+            if sim is not None and username.startswith("agent"):
+                # agentN sits at the simulator's seat 100N (support answers 1001 and 1002).
+                seat = f"Local/100{username.removeprefix('agent')}@agents"
+                await store.assign_phone(user.id, "demo", seat, ("support",))
     finally:
         await engine.dispose()
     url = f"http://127.0.0.1:{args.port}/"
+    sim_line = (
+        f"  PBX simulator (AMI): 127.0.0.1:{sim.port} (crm/crmsecret), "
+        f"{args.calls_per_minute:g} inbound calls per minute\n"
+        if sim is not None
+        else ""
+    )
     logins = ", ".join(u for u, _, _ in DEMO_USERS)
     banner = (
         f"Callboard demo running at {url}\n"
@@ -227,9 +335,72 @@ async def _demo(args: argparse.Namespace) -> None:
         f"  sign in as one of: {logins}\n"
         f"  password: {args.password}\n"
         f"  health: {url}healthz   API description: {url}api/openapi.json\n"
+        f"{sim_line}"
         "Press Ctrl+C to stop."
     )
     await _run_app(create_app(settings), "127.0.0.1", args.port, banner)
+
+
+async def _start_sim(
+    host: str,
+    port: int,
+    speed: float,
+    rate: float,
+    callers: list[str],
+    queues: list[str],
+) -> tuple[PbxSimulator, asyncio.Task[None] | None]:
+    try:
+        sim = await start_simulator(host, port, speed=speed)
+    except OSError as err:
+        raise CliError(
+            f"the PBX simulator cannot listen on {host}:{port}: {err.strerror}"
+        ) from None
+    traffic_task = None
+    if rate > 0:
+        traffic = InboundTraffic(
+            lambda caller, queue, patience: sim.inbound_call(caller, queue, patience),
+            TrafficPlan(calls_per_minute=rate, caller_ids=callers, queues=queues),
+        )
+        traffic_task = asyncio.create_task(traffic.run(), name="simulated-inbound-traffic")
+    return sim, traffic_task
+
+
+async def _stop_sim(sim: PbxSimulator, traffic_task: asyncio.Task[None] | None) -> None:
+    if traffic_task is not None:
+        traffic_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await traffic_task
+    await sim.close()
+
+
+async def _pbx_sim(args: argparse.Namespace) -> None:
+    if args.speed <= 0:
+        raise CliError("--speed must be positive")
+    callers = [c.strip() for c in args.callers.split(",") if c.strip()]
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
+    sim, traffic_task = await _start_sim(
+        args.host, args.port, args.speed, args.calls_per_minute, callers, queues
+    )
+    print(
+        f"PBX simulator (AMI) listening on {args.host}:{sim.port}; sign in as crm/crmsecret",
+        flush=True,
+    )
+    try:
+        await _wait_for_signal()
+    finally:
+        await _stop_sim(sim, traffic_task)
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -243,6 +414,31 @@ async def _serve(args: argparse.Namespace) -> None:
     settings.require_secret_key()
     banner = f"Callboard serving on http://{settings.http_host}:{settings.http_port}/"
     await _run_app(create_app(settings), settings.http_host, settings.http_port, banner)
+
+
+def _traces_dir(given: Path | None) -> Path:
+    candidates = [given] if given else []
+    if os.environ.get("CALLBOARD_SHARED_DIR"):
+        candidates.append(Path(os.environ["CALLBOARD_SHARED_DIR"]) / "ami-traces")
+    candidates += [
+        Path.cwd().parent / "shared" / "ami-traces",
+        Path(__file__).resolve().parents[2] / "shared" / "ami-traces",
+    ]
+    for path in candidates:
+        if path is not None and (path / "timeline").is_dir():
+            return path
+    raise CliError(
+        "the recorded AMI traces were not found; pass --traces DIR (the folder shared/ami-traces)"
+    )
+
+
+def _bench(args: argparse.Namespace) -> str:
+    from telephony.bench import run_bench  # the benchmark starts a process: import on demand
+
+    if args.copies < 1 or args.rounds < 1:
+        raise CliError("--copies and --rounds must be at least 1")
+    result = run_bench(_traces_dir(args.traces), copies=args.copies, rounds=args.rounds)
+    return json.dumps(dataclasses.asdict(result))
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -265,6 +461,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_demo(args))
         elif args.command == "serve":
             asyncio.run(_serve(args))
+        elif args.command == "pbx-sim":
+            asyncio.run(_pbx_sim(args))
+        elif args.command == "bench":
+            print(_bench(args), flush=True)
         elif args.command == "migrate":
             settings = _settings(args)
             configure_logging(settings)

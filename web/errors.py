@@ -17,6 +17,7 @@ from crm_core.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
 )
+from telephony.errors import AmiActionFailed
 
 __all__ = ["STATUS_OF", "error_response", "status_of"]
 
@@ -28,6 +29,8 @@ STATUS_OF: tuple[tuple[type[CallboardError], int], ...] = (
     (PermissionDenied, 403),
     (NotFound, 404),
     (Conflict, 409),
+    # Asterisk refused the action in the PBX's present state (its message is passed on).
+    (AmiActionFailed, 409),
     (RateLimited, 429),
     (ServiceUnavailable, 503),
 )

@@ -1,0 +1,237 @@
+"""One PBX at run time: AMI events → call tracker → bus and call store, resynced on reconnect.
+
+The gateway owns the connection (reconnects, login failures); this runtime owns what the platform
+derives from it. After every (re)connect it rebuilds the tracker's view from ``Status`` and
+``QueueStatus`` and closes the calls that ended while the connection was down, so no call is lost
+and none is recorded twice (the store is idempotent by Linkedid). A finished call that cannot be
+stored (database down) is kept and retried until it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from crm_core.bus.events import Event, utcnow
+from crm_core.bus.ports import EventBus
+from telephony.errors import TelephonyError
+from telephony.events import CallEnded
+from telephony.models import AgentDirectory, TrackerSnapshot
+from telephony.ports import ActionResult, AmiGateway, GatewayHealth, GatewayStatus
+from telephony.protocol import AmiMessage
+from telephony.store import CallStore
+from telephony.tracker import CallTracker
+
+__all__ = ["LiveAgentDirectory", "PbxRuntime", "RuntimeGateway", "queue_summary"]
+
+log = logging.getLogger(__name__)
+RETRY_INTERVAL = 5.0
+
+
+class RuntimeGateway(AmiGateway, Protocol):
+    """What the runtime needs of a gateway beyond the port: status changes and QueueStatus."""
+
+    async def wait_status(self, *statuses: GatewayStatus) -> GatewayHealth:
+        """Wait until the gateway reaches one of ``statuses``."""
+        ...
+
+    async def next_change(self) -> GatewayHealth:
+        """Wait for the next change of status."""
+        ...
+
+    async def queue_status(self, queue: str | None = None) -> tuple[AmiMessage, ...]:
+        """QueueParams/QueueMember/QueueEntry events."""
+        ...
+
+    async def queue_add(
+        self, queue: str, interface: str, *, member_name: str | None = None, penalty: int = 0
+    ) -> ActionResult:
+        """Add a member to a queue."""
+        ...
+
+    async def queue_remove(self, queue: str, interface: str) -> ActionResult:
+        """Remove a member from a queue."""
+        ...
+
+    async def start(self) -> None:
+        """Start connecting in the background."""
+        ...
+
+    async def stop(self) -> None:
+        """Disconnect and stop reconnecting."""
+        ...
+
+
+class LiveAgentDirectory(AgentDirectory):
+    """An agent directory that an administrator's change updates without a restart."""
+
+    def replace(self, mapping: dict[str, str]) -> None:
+        """Use ``mapping`` (interface → agent id) from now on."""
+        self._by_interface = {k.lower(): v for k, v in mapping.items()}
+
+
+class PbxRuntime:
+    """Runs one PBX's event stream through the tracker; publishes and stores the results."""
+
+    def __init__(
+        self,
+        name: str,
+        gateway: RuntimeGateway,
+        tracker: CallTracker,
+        bus: EventBus,
+        store: CallStore,
+        *,
+        directory: LiveAgentDirectory | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.directory = directory  # the one the tracker was built with, when it can change
+        self.name = name
+        self.gateway = gateway
+        self.tracker = tracker
+        self._bus = bus
+        self.store = store
+        self._clock = clock
+        self._synced_session = 0
+        self._unsaved: list[CallEnded] = []
+        self.resyncs = 0
+
+    def health(self) -> GatewayHealth:
+        """The gateway's health."""
+        return self.gateway.health()
+
+    def snapshot(self) -> TrackerSnapshot:
+        """Calls and agents as the tracker sees them now."""
+        return self.tracker.snapshot()
+
+    async def _emit(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, CallEnded):
+                await self._save(event)
+            await self._bus.publish(event)
+
+    async def _save(self, event: CallEnded) -> None:
+        try:
+            await self.store.save(event)
+        except Exception:
+            # The record must not be lost: keep it and retry (see run_retries).
+            log.exception("call %s on %s not stored yet; will retry", event.call_id, self.name)
+            self._unsaved.append(event)
+
+    async def run_events(self) -> None:
+        """Consume the gateway's events forever (supervised task)."""
+        async for received in self.gateway.events():
+            if received.session > self._synced_session:
+                await self.resync()
+            await self._emit(self.tracker.apply(received.message, received.received_at))
+
+    async def run_resyncs(self) -> None:
+        """Resynchronise after every (re)connect, even on an idle PBX (supervised task)."""
+        while True:
+            health = await self.gateway.wait_status(GatewayStatus.CONNECTED)
+            if health.sessions > self._synced_session:
+                await self.resync()
+            await self.gateway.next_change()
+
+    async def run_retries(self) -> None:
+        """Store the call records that failed to store (supervised task)."""
+        while True:
+            await asyncio.sleep(RETRY_INTERVAL)
+            pending, self._unsaved = self._unsaved, []
+            for event in pending:
+                await self._save(event)
+
+    async def resync(self) -> None:
+        """Rebuild the tracker from the PBX and close calls that ended while we were away."""
+        session = self.gateway.health().sessions
+        if session <= self._synced_session:
+            return
+        self._synced_session = session
+        # Calls that start while Status is in flight are missing from its answer but are not
+        # stale: only calls already open now can have ended while we were away.
+        open_before = set(self.tracker.open_calls())
+        try:
+            channels = await self.gateway.status()
+            members = await self.gateway.queue_status()
+        except TelephonyError as err:
+            log.warning("resync of %s failed (%s); retrying on the next connect", self.name, err)
+            self._synced_session = session - 1
+            return
+        at = self._clock()
+        events: list[Event] = []
+        live: set[str] = set()
+        for msg in (*channels, *members):
+            linked = msg.get("Linkedid")
+            if msg.event in ("CoreShowChannel", "Status") and linked:
+                live.add(linked)
+            events.extend(self.tracker.apply(msg, at))
+        started_meanwhile = set(self.tracker.open_calls()) - open_before
+        events.extend(self.tracker.close_stale(live | started_meanwhile, at))
+        self.resyncs += 1
+        log.info("resynced %s: %d live calls, %d events", self.name, len(live), len(events))
+        await self._emit(events)
+
+    async def reload_agents(self) -> None:
+        """Reload the agents' phone interfaces from the database."""
+        if self.directory is not None:
+            self.directory.replace(await self.store.agent_interfaces(self.name))
+
+    async def queues(self) -> list[dict[str, Any]]:
+        """Live queue state from QueueStatus (params, members, callers waiting)."""
+        return queue_summary(await self.gateway.queue_status())
+
+
+def queue_summary(messages: tuple[AmiMessage, ...]) -> list[dict[str, Any]]:
+    """Turn QueueParams/QueueMember/QueueEntry events into one object per queue."""
+    queues: dict[str, dict[str, Any]] = {}
+
+    def queue(name: str) -> dict[str, Any]:
+        return queues.setdefault(
+            name,
+            {
+                "name": name,
+                "strategy": None,
+                "calls_waiting": 0,
+                "completed": 0,
+                "abandoned": 0,
+                "service_level": None,
+                "members": [],
+                "callers": [],
+            },
+        )
+
+    for msg in messages:
+        name = msg.get("Queue")
+        if not name:
+            continue
+        q = queue(name)
+        if msg.event == "QueueParams":
+            q["strategy"] = msg.get("Strategy")
+            q["calls_waiting"] = int(msg.get("Calls") or 0)
+            q["completed"] = int(msg.get("Completed") or 0)
+            q["abandoned"] = int(msg.get("Abandoned") or 0)
+            q["service_level"] = msg.get("ServicelevelPerf")
+        elif msg.event == "QueueMember":
+            q["members"].append(
+                {
+                    "interface": msg.get("StateInterface") or msg.get("Location"),
+                    "name": msg.get("Name"),
+                    "paused": msg.get("Paused") == "1",
+                    "paused_reason": msg.get("PausedReason") or None,
+                    "in_call": msg.get("InCall") == "1",
+                    "calls_taken": int(msg.get("CallsTaken") or 0),
+                    "penalty": int(msg.get("Penalty") or 0),
+                }
+            )
+        elif msg.event == "QueueEntry":
+            q["callers"].append(
+                {
+                    "position": int(msg.get("Position") or 0),
+                    "caller_id": msg.get("CallerIDNum"),
+                    "wait_s": int(msg.get("Wait") or 0),
+                    "call_id": msg.get("Linkedid") or msg.get("Uniqueid"),
+                }
+            )
+    return sorted(queues.values(), key=lambda q: q["name"])

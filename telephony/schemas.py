@@ -1,0 +1,190 @@
+"""Request and response bodies of the telephony API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from telephony.agent_control import AgentAction
+
+__all__ = [
+    "ActiveCallOut",
+    "ActiveCallsOut",
+    "AgentOut",
+    "AgentStateIn",
+    "AgentStateOut",
+    "AgentStateResultOut",
+    "AgentsOut",
+    "CallOut",
+    "PhoneIn",
+    "PhoneOut",
+    "QueueCallerOut",
+    "QueueMemberOut",
+    "QueueOut",
+    "QueuesOut",
+]
+
+
+class CallOut(BaseModel):
+    """A finished call."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    pbx: str
+    call_id: str
+    crm_call_id: str | None
+    direction: str
+    outcome: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    agent_user_id: int | None
+    caller_id: str | None
+    called_number: str | None
+    customer_e164: str | None
+    person_id: int | None
+    company_id: int | None
+    queue: str | None
+    ring_s: float
+    wait_s: float
+    talk_s: float
+    hold_s: float
+    total_s: float
+    hangup_cause: int
+    hangup_cause_text: str
+    hangup_by: str
+    dial_status: str | None
+    recording_file: str | None
+    transferred: bool
+    vanished: bool
+
+
+class ActiveCallOut(BaseModel):
+    """A call in progress."""
+
+    pbx: str
+    call_id: str
+    direction: str
+    state: str
+    started_at: datetime
+    answered_at: datetime | None
+    agent_user_id: int | None
+    caller_id: str | None
+    called_number: str | None
+    queue: str | None
+    crm_call_id: str | None
+
+
+class ActiveCallsOut(BaseModel):
+    """Every call in progress the caller may see."""
+
+    items: list[ActiveCallOut]
+
+
+class AgentOut(BaseModel):
+    """An agent's live state on one PBX."""
+
+    pbx: str
+    user_id: int | None
+    username: str | None
+    display_name: str | None
+    state: str
+    reason: str | None
+    call_id: str | None
+    queues: list[str]
+    since: datetime | None
+
+
+class AgentsOut(BaseModel):
+    """Live agents."""
+
+    items: list[AgentOut]
+
+
+class QueueMemberOut(BaseModel):
+    """A member of a queue."""
+
+    interface: str | None
+    name: str | None
+    paused: bool
+    paused_reason: str | None
+    in_call: bool
+    calls_taken: int
+    penalty: int
+
+
+class QueueCallerOut(BaseModel):
+    """A caller waiting in a queue."""
+
+    position: int
+    caller_id: str | None
+    wait_s: int
+    call_id: str | None
+
+
+class QueueOut(BaseModel):
+    """A queue's live state."""
+
+    pbx: str
+    name: str
+    strategy: str | None
+    calls_waiting: int
+    completed: int
+    abandoned: int
+    service_level: str | None
+    members: list[QueueMemberOut]
+    callers: list[QueueCallerOut]
+
+
+class QueuesOut(BaseModel):
+    """Live queues of every connected PBX; ``unavailable`` names the PBXes that did not answer."""
+
+    items: list[QueueOut]
+    unavailable: list[str]
+
+
+class PhoneIn(BaseModel):
+    """An agent's phone on one PBX."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pbx: str = Field(min_length=1, max_length=32)
+    interface: str = Field(min_length=3, max_length=128, pattern=r"^[A-Za-z0-9]+/[^\s,;|]+$")
+    queues: list[str] = Field(default_factory=list, max_length=50)
+
+
+class PhoneOut(BaseModel):
+    """An agent's phone on one PBX."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    user_id: int
+    pbx: str
+    interface: str
+    queues: str
+
+
+class AgentStateIn(BaseModel):
+    """Log in to the queues, be ready, pause with a reason, or log out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: AgentAction
+    reason: str = Field(default="", max_length=80)
+
+
+class AgentStateResultOut(BaseModel):
+    """What was done on one PBX."""
+
+    pbx: str
+    interface: str
+    queues: list[str]
+    action: str
+
+
+class AgentStateOut(BaseModel):
+    """What was done; the new state arrives as an agent_state_changed event."""
+
+    results: list[AgentStateResultOut]
