@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.crm.models import Phone
 from crm_core.crm.phones import try_normalise
+from crm_core.crm.work_models import Activity, ActivityParticipant, ActivityStatus, ActivityType
 from crm_core.db import session_scope
 from crm_core.errors import Conflict
 from telephony.events import CallEnded
@@ -26,6 +27,39 @@ def _agent_user_id(agent_id: str | None) -> int | None:
     if agent_id is not None and agent_id.isdigit():
         return int(agent_id)
     return None
+
+
+_SUBJECTS = {
+    CallDirection.INBOUND: "Inbound call",
+    CallDirection.OUTBOUND: "Outbound call",
+    CallDirection.DIALER: "Dialer call",
+    CallDirection.INTERNAL: "Internal call",
+}
+
+
+def _call_activity(event: CallEnded, person_id: int | None, company_id: int | None) -> Activity:
+    """The call as a done activity of the contact (and of the agent who took it)."""
+    participants = [
+        ActivityParticipant(person_id=person_id)
+        if person_id is not None
+        else ActivityParticipant(company_id=company_id)
+    ]
+    agent = _agent_user_id(event.agent_id)
+    if agent is not None:
+        participants.append(ActivityParticipant(user_id=agent))
+    queue = f" via {event.queue}" if event.queue else ""
+    return Activity(
+        type=ActivityType.CALL.value,
+        subject=f"{_SUBJECTS.get(event.direction, 'Call')}{queue}: {event.outcome.value}"[:200],
+        starts_at=event.started_at,
+        ends_at=event.ended_at,
+        duration_seconds=round(event.talk_s),
+        status=ActivityStatus.DONE.value,
+        responsible_user_id=agent,
+        call_id=event.call_id,
+        outcome=event.outcome.value,
+        participants=participants,
+    )
 
 
 class CallStore:
@@ -65,6 +99,9 @@ class CallStore:
                 if exists is not None:
                     return False
                 person_id, company_id = await self._match(db, e164)
+                if person_id is not None or company_id is not None:
+                    # The call appears in the contact's timeline, in the same transaction.
+                    db.add(_call_activity(event, person_id, company_id))
                 db.add(
                     CallRecordRow(
                         pbx=event.pbx,

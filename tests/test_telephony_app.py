@@ -494,3 +494,47 @@ async def test_agent_without_phone_is_told_how_to_fix_it(
     )
     assert resp.status == 404
     assert "PUT /api/agents/{id}/phone" in (await resp.json())["error"]["message"]
+
+
+async def test_finished_call_of_a_known_caller_is_in_the_timeline(
+    client: TestClient[Any, Any],
+) -> None:
+    from tests.crm.helpers import Api
+
+    agent = await add_user(client, "agent1", "agent")
+    await add_user(client, "admin", "admin")
+    api = Api(client)
+    await api.as_("admin")
+    person = await api.post(
+        "/api/persons",
+        {
+            "family_name": "Pappas",
+            "phones": [{"kind": "mobile", "number": "+30 210 123 4567"}],
+        },
+    )
+    store = CallStore(client.app[SESSIONS], region="GR")
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    await store.save(
+        CallEnded(
+            pbx="main",
+            call_id="77.1",
+            direction=CallDirection.INBOUND,
+            outcome=CallOutcome.ANSWERED,
+            started_at=start,
+            answered_at=start + timedelta(seconds=5),
+            ended_at=start + timedelta(seconds=65),
+            caller_id="00302101234567",
+            queue="support",
+            agent_id=str(agent.id),
+            talk_s=60.0,
+            total_s=65.0,
+        )
+    )
+    async with client.app[SESSIONS]() as db:
+        row = await db.scalar(select(CallRecordRow))
+    assert row is not None
+    assert row.person_id == person["id"]
+    page = await api.get(f"/api/persons/{person['id']}/timeline")
+    calls = [i for i in page["items"] if i["kind"] == "activity"]
+    assert len(calls) == 1
+    assert "Inbound call via support: answered" in calls[0]["title"]
