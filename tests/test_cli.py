@@ -237,3 +237,29 @@ def test_bench_ami_prints_its_figures() -> None:
     assert figures["concurrent_calls"] == 40
     assert figures["events_per_s"] > 0
     assert figures["baseline_events_per_s"] > 0
+
+
+def test_demo_has_crm_contacts_that_call_in(tmp_path: Path) -> None:
+    with running_server(tmp_path, "--calls-per-minute", "0") as server:
+        status, _, headers = server.post_json(
+            "/api/auth/login", {"username": "admin", "password": "demo"}
+        )
+        assert status == 200
+        cookie = {"Cookie": headers["Set-Cookie"].split(";", 1)[0]}
+        status, found = server.get("/api/lookup/phone?number=%2B302101234567", headers=cookie)
+        assert status == 200, found
+        assert isinstance(found, dict)
+        names = [c["display_name"] for c in found["candidates"]]
+        assert any("Παπαδοπούλου" in n for n in names), found
+        status, companies = server.get("/api/companies", headers=cookie)
+        assert isinstance(companies, dict)
+        assert companies["total"] == 4
+    # A second start does not load the demo data twice.
+    with running_server(tmp_path, "--calls-per-minute", "0") as server:
+        status, _, headers = server.post_json(
+            "/api/auth/login", {"username": "admin", "password": "demo"}
+        )
+        cookie = {"Cookie": headers["Set-Cookie"].split(";", 1)[0]}
+        status, companies = server.get("/api/companies", headers=cookie)
+        assert isinstance(companies, dict)
+        assert companies["total"] == 4

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from crm_core.crm.demo import load_demo_data
 from crm_core.db import create_engine, make_sessionmaker, ping
 from crm_core.errors import CallboardError
 from crm_core.migrate import check_migrated, upgrade
@@ -306,6 +307,7 @@ async def _demo_app(args: argparse.Namespace, sim: PbxSimulator | None) -> None:
             make_sessionmaker(engine), hashing=PasswordHashing(), policies=default_policies()
         )
         store = CallStore(make_sessionmaker(engine), region=settings.default_region)
+        ids: dict[str, int] = {}
         for username, name, roles in DEMO_USERS:
             teams = [DEMO_TEAM] if roles[0] in {"agent", "supervisor"} else []
             user = await users.ensure_user(
@@ -315,10 +317,18 @@ async def _demo_app(args: argparse.Namespace, sim: PbxSimulator | None) -> None:
                 display_name=name,
                 team_names=teams,
             )
+            ids[username] = user.id
             if sim is not None and username.startswith("agent"):
                 # agentN sits at the simulator's seat 100N (support answers 1001 and 1002).
                 seat = f"Local/100{username.removeprefix('agent')}@agents"
                 await store.assign_phone(user.id, "demo", seat, ("support",))
+        await load_demo_data(
+            make_sessionmaker(engine),
+            admin_user_id=ids["admin"],
+            region=settings.default_region,
+            timezone=settings.default_timezone,
+            agent_user_ids=tuple(v for k, v in ids.items() if k.startswith("agent")),
+        )
     finally:
         await engine.dispose()
     url = f"http://127.0.0.1:{args.port}/"
