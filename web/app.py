@@ -28,7 +28,7 @@ from crm_core.users.counters import Counters, MemoryCounters
 from crm_core.users.passwords import PasswordHashing
 from crm_core.users.permissions import default_policies
 from crm_core.users.service import UserService
-from web import health, telephony_wiring, ws
+from web import health, screenpop_wiring, telephony_wiring, ws
 from web.middleware import build_middlewares
 from web.openapi import build_openapi
 
@@ -167,5 +167,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
         yield
 
     app.cleanup_ctx.extend([supervisor_ctx, database_ctx, redis_ctx, bus_ctx, services_ctx])
+    # Pops subscribe before the PBX runtimes start publishing call events.
+    app.cleanup_ctx.append(screenpop_wiring.screenpop_ctx)
     app.cleanup_ctx.append(telephony_wiring.telephony_ctx)
     return app

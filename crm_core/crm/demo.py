@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_core.crm.access import AccessService
+from crm_core.crm.access_schemas import GrantIn, TerritoryIn
 from crm_core.crm.finance import FinanceService
 from crm_core.crm.finance_schemas import InvoiceIn
 from crm_core.crm.models import Company
@@ -62,6 +64,13 @@ async def load_demo_data(
     finance = FinanceService(sessions, policies, timezone)
     work = WorkService(sessions, policies, timezone)
     today = datetime.now(ZoneInfo(timezone)).date()
+    # Agents and supervisors work the demo customers: one territory granted to both roles.
+    access = AccessService(sessions)
+    territory = await access.create_territory(
+        admin, TerritoryIn(name="Demo customers", description="callboard demo"), ctx
+    )
+    for role in ("agent", "supervisor"):
+        await access.add_grant(admin, territory.id, GrantIn(role=role), ctx)
 
     def days_ago(n: int) -> date:
         return today - timedelta(days=n)
@@ -103,6 +112,7 @@ async def load_demo_data(
                 code=code,
                 name=name,
                 industry=industry,
+                territory_id=territory.id,
                 status=status,
                 roles=["customer"] if status == "active" else ["prospect"],
                 phones=[PhoneIn(kind="work", number=phone)],
@@ -173,6 +183,7 @@ async def load_demo_data(
                 given_name=given,
                 family_name=family,
                 language=language,
+                territory_id=territory.id,
                 salutation=salutation,
                 phones=[PhoneIn(kind="mobile" if company is None else "work", number=phone)],
                 emails=[EmailIn(kind="work", address=email)],

@@ -1,0 +1,242 @@
+"""Screen pop: ringing → the agent's consoles get the caller's record, masked for their role."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, timedelta
+from typing import Any
+
+from aiohttp import WSMsgType
+from aiohttp.test_utils import TestClient
+
+from crm_core.appkeys import BUS, POLICIES, SESSIONS
+from crm_core.users.auth import principal_for
+from crm_core.users.models import User
+from screenpop.service import PopBuilder
+from telephony.events import CallAnswered, CallEnded, CallRinging
+from telephony.models import CallDirection, CallOutcome
+from tests.conftest import add_user, login
+from tests.crm.helpers import Api
+
+
+async def _recv(ws: Any, kind: str) -> dict[str, Any]:
+    async with asyncio.timeout(10):
+        while True:
+            msg = await ws.receive()
+            assert msg.type == WSMsgType.TEXT, msg
+            data: dict[str, Any] = json.loads(msg.data)
+            if data["type"] == kind:
+                return data
+
+
+async def _crm(client: TestClient[Any, Any]) -> dict[str, int]:
+    await add_user(client, "admin", "admin")
+    api = Api(client)
+    await api.as_("admin")
+    territory = await api.post("/api/territories", {"name": "North"})
+    await api.post(f"/api/territories/{territory['id']}/grants", {"role": "agent"})
+    company = await api.post(
+        "/api/companies",
+        {"code": "ACME", "name": "Acme <b>Hellas</b>", "territory_id": territory["id"]},
+    )
+    person = await api.post(
+        "/api/persons",
+        {
+            "given_name": "Maria",
+            "family_name": "Pappa",
+            "territory_id": territory["id"],
+            "salutation": "Dear Ms Pappa",
+            "phones": [{"kind": "mobile", "number": "+30 210 123 4567"}],
+            "companies": [{"company_id": company["id"], "is_primary": True}],
+        },
+    )
+    today = date.today()
+    await api.post(
+        "/api/invoices",
+        {
+            "number": "A-1",
+            "issued_on": (today - timedelta(days=60)).isoformat(),
+            "due_on": (today - timedelta(days=30)).isoformat(),
+            "amount": "120.00",
+            "currency": "EUR",
+            "person_id": person["id"],
+        },
+    )
+    await api.post(
+        "/api/invoices",
+        {
+            "number": "A-2",
+            "issued_on": (today - timedelta(days=5)).isoformat(),
+            "amount": "900.00",
+            "currency": "RON",
+            "person_id": person["id"],
+        },
+    )
+    await api.post(
+        "/api/tickets",
+        {
+            "subject": "Broken delivery",
+            "person_id": person["id"],
+            "priority": "high",
+            "status": "open",
+        },
+    )
+    await api.post(
+        "/api/activities",
+        {
+            "type": "call",
+            "subject": "Payment plan",
+            "notes": "Will pay in May",
+            "status": "done",
+            "starts_at": "2026-11-20T10:00:00+00:00",
+            "participants": [{"person_id": person["id"]}],
+        },
+    )
+    client.session.cookie_jar.clear()
+    return {"person": person["id"], "company": company["id"]}
+
+
+def _ringing(agent_id: int, caller: str, call_id: str = "500.1") -> CallRinging:
+    return CallRinging(
+        pbx="main",
+        call_id=call_id,
+        direction=CallDirection.INBOUND,
+        agent_id=str(agent_id),
+        caller_id=caller,
+        called_number="2101234567",
+        queue="support",
+    )
+
+
+async def test_agent_console_gets_the_pop_then_updates(client: TestClient[Any, Any]) -> None:
+    ids = await _crm(client)
+    agent = await add_user(client, "agent1", "agent")
+    other = await add_user(client, "agent2", "agent")
+    await login(client, "agent1")
+    async with client.ws_connect("/ws") as ws:
+        await _recv(ws, "hello")
+        bus = client.app[BUS]
+        await bus.publish(_ringing(other.id, "+302101234567", "999.9"))  # not for agent1
+        await bus.publish(_ringing(agent.id, "00302101234567"))
+        pop = await _recv(ws, "screen_pop")
+        assert pop["call"]["id"] == "500.1"
+        assert pop["call"]["customer_number"] == "+302101234567"
+        contact = pop["contact"]
+        assert contact["id"] == ids["person"]
+        assert contact["kind"] == "person"
+        assert contact["company"] == "Acme <b>Hellas</b>"  # raw data; the browser escapes it
+        assert contact["salutation"] == "Dear Ms Pappa"
+        assert [t["subject"] for t in contact["open_tickets"]] == ["Broken delivery"]
+        assert contact["last_activity"]["subject"] == "Payment plan"
+        # Agents have no crm.sensitive right: debt and invoices are withheld.
+        assert pop["masked"] == ["balance_due", "last_invoice"]
+        assert contact["balance_due"] is None
+        assert contact["last_invoice"] is None
+        await bus.publish(
+            CallAnswered(
+                pbx="main", call_id="500.1", direction=CallDirection.INBOUND, agent_id=str(agent.id)
+            )
+        )
+        update = await _recv(ws, "call_update")
+        assert update["state"] == "answered"
+        # A console opened now gets the open pop as its snapshot.
+        async with client.ws_connect("/ws") as ws2:
+            await _recv(ws2, "hello")
+            again = await _recv(ws2, "screen_pop")
+            assert again["call"]["id"] == "500.1"
+            assert again["call"]["state"] == "answered"
+        started = pop["call"]["started_at"]
+        from datetime import datetime
+
+        t0 = datetime.fromisoformat(started)
+        await bus.publish(
+            CallEnded(
+                pbx="main",
+                call_id="500.1",
+                direction=CallDirection.INBOUND,
+                outcome=CallOutcome.ANSWERED,
+                started_at=t0,
+                ended_at=t0,
+                agent_id=str(agent.id),
+            )
+        )
+        ended = await _recv(ws, "call_update")
+        assert ended["state"] == "ended"
+    async with client.ws_connect("/ws") as ws3:
+        await _recv(ws3, "hello")
+        await ws3.send_str(json.dumps({"type": "ping", "id": 1}))
+        # No pop is left over once the call ended: the next message is the pong.
+        assert (await _recv(ws3, "pong"))["id"] == 1
+
+
+async def test_supervisor_pop_has_invoice_and_debt_per_currency(
+    client: TestClient[Any, Any],
+) -> None:
+    ids = await _crm(client)
+    sup = await add_user(client, "sup", "supervisor")
+    async with client.app[SESSIONS]() as db:
+        user = await db.get(User, sup.id)
+        assert user is not None
+        principal = principal_for(user, auth_method="internal")
+    builder = PopBuilder(
+        client.app[SESSIONS], client.app[POLICIES], region="GR", timezone="Europe/Athens"
+    )
+    call = {
+        "id": "1.1",
+        "direction": "inbound",
+        "caller_id": "2101234567",
+        "called": None,
+        "queue": None,
+        "started_at": None,
+    }
+    pop = await builder.build(principal, call)
+    # A supervisor sees records of their teams: this person has no team, so nothing is shown.
+    assert pop["contact"] is None
+    admin = await add_user(client, "admin", "admin")
+    async with client.app[SESSIONS]() as db:
+        user = await db.get(User, admin.id)
+        assert user is not None
+        principal = principal_for(user, auth_method="internal")
+    pop = await builder.build(principal, call)
+    contact = pop["contact"]
+    assert contact["id"] == ids["person"]
+    assert pop["masked"] == []
+    assert contact["last_invoice"]["number"] == "A-2"
+    debts = {b["currency"]: b for b in contact["balance_due"]}
+    assert debts["EUR"]["amount"] == "120.00"
+    assert debts["EUR"]["days_overdue"] >= 29
+    assert debts["RON"]["amount"] == "900.00"
+
+
+async def test_unknown_and_shared_numbers(client: TestClient[Any, Any]) -> None:
+    await _crm(client)
+    admin = await add_user(client, "admin", "admin")
+    api = Api(client)
+    await api.as_("admin")
+    await api.post(
+        "/api/persons",
+        {"family_name": "Pappas", "phones": [{"kind": "home", "number": "+30 210 123 4567"}]},
+    )
+    async with client.app[SESSIONS]() as db:
+        user = await db.get(User, admin.id)
+        assert user is not None
+        principal = principal_for(user, auth_method="internal")
+    builder = PopBuilder(
+        client.app[SESSIONS], client.app[POLICIES], region="GR", timezone="Europe/Athens"
+    )
+    shared = await builder.build(
+        principal, {"id": "2", "direction": "inbound", "caller_id": "+302101234567", "called": None}
+    )
+    assert shared["contact"] is None
+    assert sorted(c["name"] for c in shared["candidates"]) == ["Maria Pappa", "Pappas"]
+    unknown = await builder.build(
+        principal, {"id": "3", "direction": "inbound", "caller_id": "+302109999990", "called": None}
+    )
+    assert unknown["contact"] is None
+    assert unknown["candidates"] == []
+    assert unknown["call"]["customer_number"] == "+302109999990"
+    hidden = await builder.build(
+        principal, {"id": "4", "direction": "inbound", "caller_id": "anonymous", "called": None}
+    )
+    assert hidden["contact"] is None
