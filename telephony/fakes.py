@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 
 from crm_core.bus.events import utcnow
+from telephony.actions import AmiActions
 from telephony.errors import AmiActionFailed, ChannelNotFound, PbxUnavailable
 from telephony.ports import (
     ActionResult,
     GatewayHealth,
     GatewayStatus,
-    OriginateSpec,
     ReceivedEvent,
 )
 from telephony.protocol import AmiMessage
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 _NO_CHANNEL = ("No such channel", "Channel does not exist")
 
 
-class InProcessGateway:
+class InProcessGateway(AmiActions):
     """An :class:`~telephony.ports.AmiGateway` talking to an in-process simulated PBX."""
 
     def __init__(
@@ -150,70 +150,3 @@ class InProcessGateway:
             raise AmiActionFailed(action, text)
         items = tuple(m for m in answers[1:] if not (m.event or "").endswith("Complete"))
         return ActionResult(action=action, response=response, items=items if listing else ())
-
-    async def originate(self, spec: OriginateSpec) -> ActionResult:
-        """Queue an asynchronous Originate."""
-        headers: dict[str, str | list[str]] = {
-            "Channel": spec.channel,
-            "Timeout": str(int(spec.timeout_s * 1000)),
-            "Async": "true",
-        }
-        if spec.application:
-            headers.update(Application=spec.application, Data=spec.data or "")
-        else:
-            headers.update(
-                Context=spec.context or "", Exten=spec.exten or "", Priority=str(spec.priority)
-            )
-        if spec.caller_id:
-            headers["CallerID"] = spec.caller_id
-        if spec.variables:
-            headers["Variable"] = [f"{k}={v}" for k, v in spec.variables.items()]
-        return await self.send_action("Originate", headers)
-
-    async def hangup(self, channel: str, cause: int = 16) -> ActionResult:
-        """Hang up a channel."""
-        return await self.send_action("Hangup", {"Channel": channel, "Cause": str(cause)})
-
-    async def redirect(
-        self, channel: str, context: str, exten: str, priority: int = 1
-    ) -> ActionResult:
-        """Send a channel to another dialplan location."""
-        headers = {"Channel": channel, "Context": context, "Exten": exten}
-        return await self.send_action("Redirect", {**headers, "Priority": str(priority)})
-
-    async def queue_add(
-        self, queue: str, interface: str, *, member_name: str | None = None, penalty: int = 0
-    ) -> ActionResult:
-        """Add a member to a queue."""
-        headers = {"Queue": queue, "Interface": interface, "Penalty": str(penalty)}
-        if member_name:
-            headers["MemberName"] = member_name
-        return await self.send_action("QueueAdd", headers)
-
-    async def queue_remove(self, queue: str, interface: str) -> ActionResult:
-        """Remove a member from a queue."""
-        return await self.send_action("QueueRemove", {"Queue": queue, "Interface": interface})
-
-    async def queue_pause(
-        self, interface: str, paused: bool, *, queue: str | None = None, reason: str = ""
-    ) -> ActionResult:
-        """Pause or unpause a queue member."""
-        headers = {"Interface": interface, "Paused": "true" if paused else "false"}
-        if queue:
-            headers["Queue"] = queue
-        if reason:
-            headers["Reason"] = reason
-        return await self.send_action("QueuePause", headers)
-
-    async def queue_status(self, queue: str | None = None) -> tuple[AmiMessage, ...]:
-        """Return QueueParams/QueueMember/QueueEntry events."""
-        headers = {"Queue": queue} if queue else {}
-        return (await self.send_action("QueueStatus", headers, listing=True)).items
-
-    async def status(self) -> tuple[AmiMessage, ...]:
-        """Return one CoreShowChannel event per live channel."""
-        return (await self.send_action("CoreShowChannels", listing=True)).items
-
-    async def ping(self) -> ActionResult:
-        """Ping the simulated PBX."""
-        return await self.send_action("Ping")

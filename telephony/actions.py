@@ -1,0 +1,107 @@
+"""The typed AMI actions, written once over ``send_action`` for every gateway (real or fake)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from telephony.ports import ActionResult, OriginateSpec
+from telephony.protocol import AmiMessage
+
+__all__ = ["AmiActions"]
+
+
+class AmiActions:
+    """Mixin: each action builds its headers and goes through the gateway's ``send_action``."""
+
+    async def send_action(
+        self,
+        action: str,
+        headers: Mapping[str, str | list[str]] | None = None,
+        *,
+        timeout: float | None = None,
+        listing: bool = False,
+    ) -> ActionResult:
+        """Send any action (implemented by the gateway)."""
+        raise NotImplementedError
+
+    async def originate(self, spec: OriginateSpec) -> ActionResult:
+        """Queue an asynchronous Originate (its outcome arrives as OriginateResponse)."""
+        headers: dict[str, str | list[str]] = {
+            "Channel": spec.channel,
+            "Timeout": str(int(spec.timeout_s * 1000)),
+            "Async": "true",
+        }
+        if spec.application:
+            headers["Application"] = spec.application
+            headers["Data"] = spec.data or ""
+        else:
+            headers["Context"] = spec.context or ""
+            headers["Exten"] = spec.exten or ""
+            headers["Priority"] = str(spec.priority)
+        if spec.caller_id:
+            headers["CallerID"] = spec.caller_id
+        if spec.account:
+            headers["Account"] = spec.account
+        if spec.action_id:
+            headers["ActionID"] = spec.action_id
+        if spec.variables:
+            headers["Variable"] = [f"{k}={v}" for k, v in spec.variables.items()]
+        return await self.send_action("Originate", headers)
+
+    async def hangup(self, channel: str, cause: int = 16) -> ActionResult:
+        """Hang up a channel."""
+        return await self.send_action("Hangup", {"Channel": channel, "Cause": str(cause)})
+
+    async def redirect(
+        self, channel: str, context: str, exten: str, priority: int = 1
+    ) -> ActionResult:
+        """Send a channel to another dialplan location (blind transfer)."""
+        headers = {"Channel": channel, "Context": context, "Exten": exten}
+        return await self.send_action("Redirect", {**headers, "Priority": str(priority)})
+
+    async def queue_add(
+        self, queue: str, interface: str, *, member_name: str | None = None, penalty: int = 0
+    ) -> ActionResult:
+        """Add a member to a queue (works around panoramisk's never-resolving QueueAdd)."""
+        headers = {"Queue": queue, "Interface": interface, "Penalty": str(penalty)}
+        if member_name:
+            headers["MemberName"] = member_name
+        return await self.send_action("QueueAdd", headers)
+
+    async def queue_remove(self, queue: str, interface: str) -> ActionResult:
+        """Remove a member from a queue."""
+        return await self.send_action("QueueRemove", {"Queue": queue, "Interface": interface})
+
+    async def queue_pause(
+        self, interface: str, paused: bool, *, queue: str | None = None, reason: str = ""
+    ) -> ActionResult:
+        """Pause or unpause a queue member (in one queue, or all)."""
+        headers = {"Interface": interface, "Paused": "true" if paused else "false"}
+        if queue:
+            headers["Queue"] = queue
+        if reason:
+            headers["Reason"] = reason
+        return await self.send_action("QueuePause", headers)
+
+    async def queue_status(self, queue: str | None = None) -> tuple[AmiMessage, ...]:
+        """Return QueueParams/QueueMember/QueueEntry events."""
+        headers = {"Queue": queue} if queue else {}
+        return (await self.send_action("QueueStatus", headers, listing=True)).items
+
+    async def status(self) -> tuple[AmiMessage, ...]:
+        """Return one CoreShowChannel event per live channel."""
+        return (await self.send_action("CoreShowChannels", listing=True)).items
+
+    async def setvar(self, channel: str, variable: str, value: str) -> ActionResult:
+        """Set a channel variable."""
+        headers = {"Channel": channel, "Variable": variable, "Value": value}
+        return await self.send_action("Setvar", headers)
+
+    async def getvar(self, channel: str, variable: str) -> str:
+        """Return a channel variable's value."""
+        result = await self.send_action("Getvar", {"Channel": channel, "Variable": variable})
+        return result.response.get("Value") or ""
+
+    async def ping(self) -> ActionResult:
+        """Ping the PBX."""
+        return await self.send_action("Ping")
