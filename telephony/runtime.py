@@ -10,7 +10,9 @@ stored (database down) is kept and retried until it is.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,7 +22,13 @@ from crm_core.bus.ports import EventBus
 from telephony.errors import TelephonyError
 from telephony.events import CallEnded
 from telephony.models import AgentDirectory, TrackerSnapshot
-from telephony.ports import ActionResult, AmiGateway, GatewayHealth, GatewayStatus
+from telephony.ports import (
+    ActionResult,
+    AmiGateway,
+    GatewayHealth,
+    GatewayStatus,
+    OriginateSpec,
+)
 from telephony.protocol import AmiMessage
 from telephony.store import CallStore
 from telephony.tracker import CallTracker
@@ -96,6 +104,8 @@ class PbxRuntime:
         self._clock = clock
         self._synced_session = 0
         self._unsaved: list[CallEnded] = []
+        # ActionID -> the caller waiting for that Originate's OriginateResponse
+        self._originates: dict[str, asyncio.Future[AmiMessage]] = {}
         self.resyncs = 0
 
     def health(self) -> GatewayHealth:
@@ -125,7 +135,26 @@ class PbxRuntime:
         async for received in self.gateway.events():
             if received.session > self._synced_session:
                 await self.resync()
+            if received.message.event == "OriginateResponse":
+                self._answer_originate(received.message)
             await self._emit(self.tracker.apply(received.message, received.received_at))
+
+    def _answer_originate(self, msg: AmiMessage) -> None:
+        waiter = self._originates.get(msg.get("ActionID") or "")
+        if waiter is not None and not waiter.done():
+            waiter.set_result(msg)
+
+    async def originate_and_wait(self, spec: OriginateSpec, wait_s: float) -> AmiMessage:
+        """Originate and wait for its OriginateResponse (Success once the first party answered)."""
+        action_id = spec.action_id or f"cb-{secrets.token_hex(8)}"
+        waiter: asyncio.Future[AmiMessage] = asyncio.get_running_loop().create_future()
+        self._originates[action_id] = waiter
+        try:
+            await self.gateway.originate(dataclasses.replace(spec, action_id=action_id))
+            async with asyncio.timeout(wait_s):
+                return await waiter
+        finally:
+            self._originates.pop(action_id, None)
 
     async def run_resyncs(self) -> None:
         """Resynchronise after every (re)connect, even on an idle PBX (supervised task)."""

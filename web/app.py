@@ -28,6 +28,7 @@ from crm_core.users.counters import Counters, MemoryCounters
 from crm_core.users.passwords import PasswordHashing
 from crm_core.users.permissions import default_policies
 from crm_core.users.service import UserService
+from dialer import api as dialer_api
 from web import health, screenpop_wiring, telephony_wiring, ws
 from web.middleware import build_middlewares
 from web.openapi import build_openapi
@@ -71,6 +72,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
     crm_api.register(api)
     ws.install(app, api)
     telephony_wiring.install(app, api, ov.gateway_factory)
+    dialer_api.register(api)
     api.route(
         "GET",
         "/api/openapi.json",
