@@ -63,7 +63,7 @@ async def _setup(
     )
     runtime = client.app[RUNTIMES]["sim"]
     async with asyncio.timeout(20):
-        await runtime.gateway.wait_status(GatewayStatus.CONNECTED)  # type: ignore[attr-defined]
+        await runtime.gateway.wait_status(GatewayStatus.CONNECTED)
     body = await login(client, "agent1")
     return client, {"X-CSRF-Token": body["csrf_token"]}, person["id"]
 
@@ -121,7 +121,7 @@ async def test_clear_refusals(make_client: AppMaker, sim: PbxSimulator) -> None:
         resp = await client.post("/api/agents/me/state", json={"action": "logout"}, headers=csrf)
         assert resp.status == 200
         async with asyncio.timeout(20):
-            while (await sub.get()).state.value != "logged_out":  # type: ignore[attr-defined]
+            while (await sub.get()).state.value != "logged_out":
                 pass
     resp = await client.post("/api/calls", json={"to": "+30 210 000 0002"}, headers=csrf)
     assert resp.status == 409
