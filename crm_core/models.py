@@ -16,6 +16,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "crm_core.crm.models",
     "crm_core.crm.finance_models",
     "crm_core.crm.work_models",
+    "crm_core.crm.people_models",
     "telephony.records",
 )
 
