@@ -14,6 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.crm import repository as repo
+from crm_core.crm.celebrations import business_day, celebrations_for
 from crm_core.crm.finance import FinanceService
 from crm_core.crm.finance_models import Invoice
 from crm_core.crm.models import Company, Person
@@ -47,6 +48,7 @@ class PopBuilder:
         self._sessions = sessions
         self._policies = policies
         self._region = region
+        self._timezone = timezone
         self._finance = FinanceService(sessions, policies, timezone)
 
     def customer_number(
@@ -100,6 +102,18 @@ class PopBuilder:
                     if b.balance_due or b.overdue
                 ]
         return pop
+
+    async def _celebrations(
+        self, db: AsyncSession, record: Person | Company
+    ) -> list[dict[str, Any]]:
+        if not isinstance(record, Person):
+            return []
+        day = business_day(datetime.now(UTC), self._timezone)
+        found = await celebrations_for(db, [record.id], day)
+        return [
+            {"kind": c.kind, "name": c.name, "years": c.years, "type": c.type, "label": c.label}
+            for c in found.get(record.id, [])
+        ]
 
     async def _contact(
         self, db: AsyncSession, principal: Principal, cand: repo.Candidate
@@ -193,6 +207,6 @@ class PopBuilder:
                 for t in tickets
             ],
             "last_activity": last_activity,
-            "celebrations_today": [],
+            "celebrations_today": await self._celebrations(db, record),
             "categories": [c.name for c in record.categories],
         }

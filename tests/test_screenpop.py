@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import WSMsgType
@@ -45,6 +45,7 @@ async def _crm(client: TestClient[Any, Any]) -> dict[str, int]:
         {
             "given_name": "Maria",
             "family_name": "Pappa",
+            "birth_date": _birthday_today(),
             "territory_id": territory["id"],
             "salutation": "Dear Ms Pappa",
             "phones": [{"kind": "mobile", "number": "+30 210 123 4567"}],
@@ -97,6 +98,14 @@ async def _crm(client: TestClient[Any, Any]) -> dict[str, int]:
     return {"person": person["id"], "company": company["id"]}
 
 
+def _birthday_today() -> str:
+    from crm_core.crm.celebrations import business_day
+
+    today = business_day(datetime.now(UTC), "UTC")
+    year = 1980 if not (today.month == 2 and today.day == 29) else 1984
+    return today.replace(year=year).isoformat()
+
+
 def _ringing(agent_id: int, caller: str, call_id: str = "500.1") -> CallRinging:
     return CallRinging(
         pbx="main",
@@ -129,6 +138,8 @@ async def test_agent_console_gets_the_pop_then_updates(client: TestClient[Any, A
         assert contact["salutation"] == "Dear Ms Pappa"
         assert [t["subject"] for t in contact["open_tickets"]] == ["Broken delivery"]
         assert contact["last_activity"]["subject"] == "Payment plan"
+        birthdays = [c for c in contact["celebrations_today"] if c["kind"] == "birthday"]
+        assert len(birthdays) == 1
         # Agents have no crm.sensitive right: debt and invoices are withheld.
         assert pop["masked"] == ["balance_due", "last_invoice"]
         assert contact["balance_due"] is None
