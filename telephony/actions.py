@@ -102,6 +102,16 @@ class AmiActions:
         result = await self.send_action("Getvar", {"Channel": channel, "Variable": variable})
         return result.response.get("Value") or ""
 
+    async def mixmonitor(self, channel: str, file: str, options: str = "b") -> ActionResult:
+        """Start recording a channel (``b``: only while bridged) into ``file``."""
+        return await self.send_action(
+            "MixMonitor", {"Channel": channel, "File": file, "Options": options}
+        )
+
+    async def stop_mixmonitor(self, channel: str) -> ActionResult:
+        """Stop recording a channel."""
+        return await self.send_action("StopMixMonitor", {"Channel": channel})
+
     async def ping(self) -> ActionResult:
         """Ping the PBX."""
         return await self.send_action("Ping")

@@ -25,6 +25,7 @@ from crm_core.users.audit import record_audit
 from crm_core.users.models import Role, TeamMember, User
 from crm_core.users.permissions import Permission, PolicyRegistry, Principal, grant
 from telephony.agent_control import AgentControl
+from telephony.call_control import CallControl
 from telephony.models import CallDirection, CallOutcome
 from telephony.records import CallRecordRow
 from telephony.runtime import PbxRuntime
@@ -36,11 +37,13 @@ from telephony.schemas import (
     AgentStateIn,
     AgentStateOut,
     AgentStateResultOut,
+    CallActionOut,
     CallOut,
     PhoneIn,
     PhoneOut,
     QueueOut,
     QueuesOut,
+    RecordingIn,
 )
 
 __all__ = ["CALLS_READ", "RUNTIMES", "CallRecordPolicy", "register", "register_policies"]
@@ -286,6 +289,47 @@ async def set_agent_state(request: web.Request) -> web.Response:
     return await _control(request, user_id)
 
 
+def _call_control(request: web.Request) -> CallControl:
+    return CallControl(request.app[RUNTIMES], control_any=principal(request).has(AGENTS_CONTROL))
+
+
+async def hangup_call(request: web.Request) -> web.Response:
+    """Hang up a call in progress (my own; supervisors: any)."""
+    call_id = request.match_info["call_id"]
+    channel = await _call_control(request).hangup(principal(request), call_id)
+    async with session_scope(request.app[SESSIONS]) as db:
+        await record_audit(
+            db,
+            audit_context(request),
+            action="call.hangup",
+            principal=principal(request),
+            object_type="call",
+            object_id=call_id,
+        )
+    return json_ok(CallActionOut(call_id=call_id, action="hangup", channel=channel))
+
+
+async def record_call(request: web.Request) -> web.Response:
+    """Start or stop recording a call in progress (e.g. stop during payment capture)."""
+    body = await read_body(request, RecordingIn)
+    call_id = request.match_info["call_id"]
+    channel = await _call_control(request).recording(
+        principal(request), call_id, body.action == "start"
+    )
+    async with session_scope(request.app[SESSIONS]) as db:
+        await record_audit(
+            db,
+            audit_context(request),
+            action=f"call.recording_{body.action}",
+            principal=principal(request),
+            object_type="call",
+            object_id=call_id,
+        )
+    return json_ok(
+        CallActionOut(call_id=call_id, action=f"recording_{body.action}", channel=channel)
+    )
+
+
 def register_policies(policies: PolicyRegistry) -> None:
     """Object-level rules of telephony records."""
     policies.register(CallRecordRow, CallRecordPolicy())
@@ -364,6 +408,27 @@ def register(api: ApiRegistry) -> None:
         audited=True,
         errors=(400, 401, 403, 404, 415, 503),
     )(set_agent_state)
+    api.route(
+        "POST",
+        r"/api/calls/active/{call_id:[0-9]+\.[0-9]+}/hangup",
+        summary="Hang up a call in progress",
+        tag=tag,
+        permission=CALLS_READ,
+        response=CallActionOut,
+        audited=True,
+        errors=(401, 403, 404, 409, 503),
+    )(hangup_call)
+    api.route(
+        "POST",
+        r"/api/calls/active/{call_id:[0-9]+\.[0-9]+}/recording",
+        summary="Start or stop recording a call",
+        tag=tag,
+        permission=CALLS_READ,
+        body=RecordingIn,
+        response=CallActionOut,
+        audited=True,
+        errors=(400, 401, 403, 404, 409, 415, 503),
+    )(record_call)
     api.route(
         "GET",
         "/api/queues",

@@ -64,6 +64,14 @@ class RuntimeGateway(AmiGateway, Protocol):
         """Remove a member from a queue."""
         ...
 
+    async def mixmonitor(self, channel: str, file: str, options: str = "b") -> ActionResult:
+        """Start recording a channel."""
+        ...
+
+    async def stop_mixmonitor(self, channel: str) -> ActionResult:
+        """Stop recording a channel."""
+        ...
+
     async def start(self) -> None:
         """Start connecting in the background."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +17,7 @@ __all__ = [
     "AgentStateOut",
     "AgentStateResultOut",
     "AgentsOut",
+    "CallActionOut",
     "CallOut",
     "PhoneIn",
     "PhoneOut",
@@ -23,7 +25,24 @@ __all__ = [
     "QueueMemberOut",
     "QueueOut",
     "QueuesOut",
+    "RecordingIn",
 ]
+
+
+class RecordingIn(BaseModel):
+    """Start or stop recording the call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["start", "stop"]
+
+
+class CallActionOut(BaseModel):
+    """What was done, on which channel; the call's events follow on the bus."""
+
+    call_id: str
+    action: str
+    channel: str
 
 
 class CallOut(BaseModel):

@@ -538,3 +538,57 @@ async def test_finished_call_of_a_known_caller_is_in_the_timeline(
     calls = [i for i in page["items"] if i["kind"] == "activity"]
     assert len(calls) == 1
     assert "Inbound call via support: answered" in calls[0]["title"]
+
+
+async def test_agent_records_and_hangs_up_own_call_only(
+    make_client: AppMaker, sim: PbxSimulator
+) -> None:
+    from telephony.events import CallAnswered
+
+    client0 = await make_client()
+    agent = await add_user(client0, "agent1", "agent")
+    await add_user(client0, "agent2", "agent")
+    await _map_phone(client0, agent.id, "Local/1001@agents")
+    await client0.close()
+    client = await _app_with_pbx(make_client, sim)
+    runtime = client.app[RUNTIMES]["sim"]
+    async with client.app[BUS].subscribe(CallAnswered, CallEnded) as sub:
+        # Last digit 3: the customer answers at once and talks for 120 s (simulated).
+        await runtime.gateway.originate(
+            OriginateSpec(
+                channel="Local/1001@agents",
+                context="customers",
+                exten="0210000003",
+            )
+        )
+        async with asyncio.timeout(20):
+            answered = await sub.get()
+        assert isinstance(answered, CallAnswered)
+        call_id = answered.call_id
+        body = await login(client, "agent2")
+        resp = await client.post(
+            f"/api/calls/active/{call_id}/hangup", headers={"X-CSRF-Token": body["csrf_token"]}
+        )
+        assert resp.status == 404  # not agent2's call
+        client.session.cookie_jar.clear()
+        body = await login(client, "agent1")
+        csrf = {"X-CSRF-Token": body["csrf_token"]}
+        resp = await client.post(
+            f"/api/calls/active/{call_id}/recording", json={"action": "start"}, headers=csrf
+        )
+        assert resp.status == 200, await resp.text()
+        resp = await client.post(
+            f"/api/calls/active/{call_id}/recording", json={"action": "stop"}, headers=csrf
+        )
+        assert resp.status == 200, await resp.text()
+        resp = await client.post(f"/api/calls/active/{call_id}/hangup", headers=csrf)
+        assert resp.status == 200, await resp.text()
+        async with asyncio.timeout(20):
+            ended = await sub.get()
+            while not isinstance(ended, CallEnded):
+                ended = await sub.get()
+    assert ended.call_id == call_id
+    assert ended.outcome == CallOutcome.ANSWERED
+    assert ended.recording_file is not None
+    resp = await client.post(f"/api/calls/active/{call_id}/hangup", headers=csrf)
+    assert resp.status == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -97,6 +98,15 @@ def _list_parameters(spec: ListSpec) -> list[dict[str, Any]]:
     return params
 
 
+def _path_schema(path: str, name: str) -> dict[str, Any]:
+    """Integer ids for ``{name:\\d+}``, otherwise a string with the route's pattern."""
+    match = re.search(r"\{" + re.escape(name) + r"(?::([^}]*))?\}", path)
+    pattern = match.group(1) if match else None
+    if pattern in (None, r"\d+"):
+        return {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+    return {"type": "string", "pattern": f"^{pattern}$", "maxLength": 64}
+
+
 def _operation(ep: Endpoint, ref: dict[type[BaseModel], str]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": ep.operation_id,
@@ -110,7 +120,7 @@ def _operation(ep: Endpoint, ref: dict[type[BaseModel], str]) -> dict[str, Any]:
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+            "schema": _path_schema(ep.path, name),
         }
         for name in ep.path_params
     ]
