@@ -94,13 +94,6 @@ class FinanceService:
         """Today in the business time zone."""
         return datetime.now(self._tz).date()
 
-    async def _get(self, db: AsyncSession, principal: Principal, model: type[F], rid: int) -> F:
-        stmt = self._policies.scope(principal, model, select(model).where(model.id == rid))
-        obj: F | None = await db.scalar(stmt)
-        if obj is None:
-            raise NotFound(f"{model.__name__.lower()} {rid} not found")
-        return obj
-
     async def _check_customer(
         self, db: AsyncSession, principal: Principal, body: InvoiceIn | PaymentIn
     ) -> None:
@@ -136,7 +129,7 @@ class FinanceService:
     async def get_invoice(self, principal: Principal, invoice_id: int) -> Invoice:
         """One visible invoice."""
         async with self._sessions() as db:
-            return await self._get(db, principal, Invoice, invoice_id)
+            return await repo.get_visible(db, self._policies, principal, Invoice, invoice_id)
 
     async def create_invoice(
         self, principal: Principal, body: InvoiceIn, ctx: AuditContext
@@ -171,7 +164,7 @@ class FinanceService:
     ) -> Invoice:
         """Change an invoice's status, due date or description."""
         async with session_scope(self._sessions) as db:
-            invoice = await self._get(db, principal, Invoice, invoice_id)
+            invoice = await repo.get_visible(db, self._policies, principal, Invoice, invoice_id)
             if changes.get("due_on") is not None and changes["due_on"] < invoice.issued_on:
                 raise _bad("due_on", "is before issued_on")
             for key, value in changes.items():
@@ -199,7 +192,7 @@ class FinanceService:
     async def get_payment(self, principal: Principal, payment_id: int) -> Payment:
         """One visible payment."""
         async with self._sessions() as db:
-            return await self._get(db, principal, Payment, payment_id)
+            return await repo.get_visible(db, self._policies, principal, Payment, payment_id)
 
     async def create_payment(
         self, principal: Principal, body: PaymentIn, ctx: AuditContext
@@ -216,7 +209,9 @@ class FinanceService:
             for i, item in enumerate(body.allocations):
                 field = f"allocations.{i}.invoice_id"
                 try:
-                    invoice = await self._get(db, principal, Invoice, item.invoice_id)
+                    invoice = await repo.get_visible(
+                        db, self._policies, principal, Invoice, item.invoice_id
+                    )
                 except NotFound:
                     raise _bad(field, f"no invoice with id {item.invoice_id}") from None
                 if invoice.currency != body.currency:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_core.crm import phones as phone_rules
+from crm_core.crm.finance_models import Invoice, Payment
 from crm_core.crm.models import (
     Company,
     CompanyRole,
@@ -23,6 +24,7 @@ from crm_core.crm.models import (
     company_categories,
     person_categories,
 )
+from crm_core.crm.work_models import Activity, Ticket
 from crm_core.errors import InvalidInput, NotFound
 from crm_core.listing import FilterSpec, ListSpec
 from crm_core.users.permissions import PolicyRegistry, Principal
@@ -37,7 +39,8 @@ __all__ = [
     "time_filter",
 ]
 
-R = TypeVar("R", Company, Person)
+# Every scoped CRM record; one visibility check serves them all.
+R = TypeVar("R", Company, Person, Invoice, Payment, Ticket, Activity)
 
 _ACCESS_FILTERS = ("territory_id", "owner_id", "team_id")
 

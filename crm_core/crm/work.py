@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -24,7 +24,6 @@ from crm_core.users.permissions import PolicyRegistry, Principal
 
 __all__ = ["ACTIVITY_LIST", "TICKET_LIST", "TIMELINE_MAX_OFFSET", "WorkService"]
 
-W = TypeVar("W", Ticket, Activity)
 TIMELINE_MAX_OFFSET = 10_000
 
 TICKET_LIST = ListSpec(
@@ -85,13 +84,6 @@ class WorkService:
         self._policies = policies
         self._tz = ZoneInfo(timezone)
 
-    async def _get(self, db: AsyncSession, principal: Principal, model: type[W], rid: int) -> W:
-        stmt = self._policies.scope(principal, model, select(model).where(model.id == rid))
-        obj: W | None = await db.scalar(stmt)
-        if obj is None:
-            raise NotFound(f"{model.__name__.lower()} {rid} not found")
-        return obj
-
     async def _ref(
         self,
         db: AsyncSession,
@@ -129,7 +121,7 @@ class WorkService:
     async def get_ticket(self, principal: Principal, ticket_id: int) -> Ticket:
         """One visible ticket."""
         async with self._sessions() as db:
-            return await self._get(db, principal, Ticket, ticket_id)
+            return await repo.get_visible(db, self._policies, principal, Ticket, ticket_id)
 
     async def create_ticket(
         self, principal: Principal, body: TicketIn, ctx: AuditContext
@@ -159,7 +151,7 @@ class WorkService:
     ) -> Ticket:
         """Change a ticket; resolving or closing it stamps the time."""
         async with session_scope(self._sessions) as db:
-            ticket = await self._get(db, principal, Ticket, ticket_id)
+            ticket = await repo.get_visible(db, self._policies, principal, Ticket, ticket_id)
             await self._user(db, "assigned_user_id", changes.get("assigned_user_id"))
             await self._team(db, "assigned_team_id", changes.get("assigned_team_id"))
             for key, value in changes.items():
@@ -189,7 +181,7 @@ class WorkService:
     async def get_activity(self, principal: Principal, activity_id: int) -> Activity:
         """One visible activity."""
         async with self._sessions() as db:
-            return await self._get(db, principal, Activity, activity_id)
+            return await repo.get_visible(db, self._policies, principal, Activity, activity_id)
 
     async def _participants(
         self, db: AsyncSession, principal: Principal, items: list[ParticipantIn]
@@ -212,12 +204,12 @@ class WorkService:
             await self._user(db, "responsible_user_id", values["responsible_user_id"])
             try:
                 if body.parent_id is not None:
-                    await self._get(db, principal, Activity, body.parent_id)
+                    await repo.get_visible(db, self._policies, principal, Activity, body.parent_id)
             except NotFound:
                 raise _bad("parent_id", f"no activity with id {body.parent_id}") from None
             try:
                 if body.ticket_id is not None:
-                    await self._get(db, principal, Ticket, body.ticket_id)
+                    await repo.get_visible(db, self._policies, principal, Ticket, body.ticket_id)
             except NotFound:
                 raise _bad("ticket_id", f"no ticket with id {body.ticket_id}") from None
             activity = Activity(
@@ -240,7 +232,7 @@ class WorkService:
     ) -> Activity:
         """Change an activity; a participants list given replaces the stored one."""
         async with session_scope(self._sessions) as db:
-            activity = await self._get(db, principal, Activity, activity_id)
+            activity = await repo.get_visible(db, self._policies, principal, Activity, activity_id)
             await self._user(db, "responsible_user_id", changes.get("responsible_user_id"))
             if "participants" in changes:
                 activity.participants = await self._participants(
