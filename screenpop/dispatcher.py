@@ -18,15 +18,12 @@ from crm_core.push import push_to_users
 from crm_core.users.permissions import Principal
 from screenpop.service import PopBuilder
 from telephony.events import CallAnswered, CallEnded, CallRinging
+from telephony.store import agent_user_id
 
 __all__ = ["PopDispatcher"]
 
 log = logging.getLogger(__name__)
 PrincipalLoader = Callable[[int], Awaitable[Principal | None]]
-
-
-def _user_id(agent_id: str | None) -> int | None:
-    return int(agent_id) if agent_id is not None and agent_id.isdigit() else None
 
 
 class PopDispatcher:
@@ -80,7 +77,7 @@ class PopDispatcher:
                 calls.pop(event.call_id, None)
 
     async def _ringing(self, event: CallRinging) -> None:
-        uid = _user_id(event.agent_id)
+        uid = agent_user_id(event.agent_id)
         if uid is None:
             return
         if event.call_id in self._active.get(uid, {}):

@@ -45,6 +45,7 @@ from telephony.schemas import (
     QueuesOut,
     RecordingIn,
 )
+from telephony.store import agent_user_id
 
 __all__ = ["CALLS_READ", "RUNTIMES", "CallRecordPolicy", "register", "register_policies"]
 
@@ -118,10 +119,6 @@ class CallRecordPolicy:
         return stmt.where(or_(*conds))
 
 
-def _user_id(agent_id: str | None) -> int | None:
-    return int(agent_id) if agent_id is not None and agent_id.isdigit() else None
-
-
 async def list_calls(request: web.Request) -> web.Response:
     """Call history, newest first, limited to what the caller may see."""
     query = list_query(request, CALL_LIST)
@@ -149,7 +146,7 @@ async def active_calls(request: web.Request) -> web.Response:
     items: list[ActiveCallOut] = []
     for runtime in request.app[RUNTIMES].values():
         for call in runtime.snapshot().calls:
-            uid = _user_id(call.agent_id)
+            uid = agent_user_id(call.agent_id)
             if not see_all and uid != p.user_id:
                 continue
             items.append(
@@ -174,14 +171,14 @@ async def active_calls(request: web.Request) -> web.Response:
 async def list_agents(request: web.Request) -> web.Response:
     """Every agent the PBXes know, with live state and the platform user."""
     agents = [a for rt in request.app[RUNTIMES].values() for a in rt.snapshot().agents]
-    ids = {uid for a in agents if (uid := _user_id(a.agent_id)) is not None}
+    ids = {uid for a in agents if (uid := agent_user_id(a.agent_id)) is not None}
     users: dict[int, User] = {}
     if ids:
         async with request.app[SESSIONS]() as db:
             users = {u.id: u for u in await db.scalars(select(User).where(User.id.in_(ids)))}
     items = []
     for a in agents:
-        uid = _user_id(a.agent_id)
+        uid = agent_user_id(a.agent_id)
         user = users.get(uid) if uid is not None else None
         items.append(
             AgentOut(

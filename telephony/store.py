@@ -17,13 +17,13 @@ from telephony.events import CallEnded
 from telephony.models import CallDirection
 from telephony.records import AgentPhone, CallRecordRow
 
-__all__ = ["CallStore"]
+__all__ = ["CallStore", "agent_user_id"]
 
 log = logging.getLogger(__name__)
 
 
-def _agent_user_id(agent_id: str | None) -> int | None:
-    # Platform agents are users; the tracker names them by user id (see AgentDirectory wiring).
+def agent_user_id(agent_id: str | None) -> int | None:
+    """The platform user behind a tracker agent id (agents are named by user id, see below)."""
     if agent_id is not None and agent_id.isdigit():
         return int(agent_id)
     return None
@@ -44,7 +44,7 @@ def _call_activity(event: CallEnded, person_id: int | None, company_id: int | No
         if person_id is not None
         else ActivityParticipant(company_id=company_id)
     ]
-    agent = _agent_user_id(event.agent_id)
+    agent = agent_user_id(event.agent_id)
     if agent is not None:
         participants.append(ActivityParticipant(user_id=agent))
     queue = f" via {event.queue}" if event.queue else ""
@@ -112,7 +112,7 @@ class CallStore:
                         started_at=event.started_at,
                         answered_at=event.answered_at,
                         ended_at=event.ended_at,
-                        agent_user_id=_agent_user_id(event.agent_id),
+                        agent_user_id=agent_user_id(event.agent_id),
                         caller_id=event.caller_id,
                         called_number=event.called_number,
                         customer_e164=e164,

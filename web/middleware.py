@@ -21,7 +21,7 @@ from crm_core.users.audit import record_audit
 from crm_core.users.permissions import Principal
 from web.errors import error_response, status_of
 
-__all__ = ["build_middlewares"]
+__all__ = ["build_middlewares", "origin_allowed"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -60,6 +60,19 @@ def _client_addr(
         if not any(hop in net for net in trusted):
             return str(hop)
     return str(hops[0])
+
+
+def origin_allowed(request: web.Request) -> bool:
+    """True without an ``Origin`` header, or when it is this site (or ``public_url``)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    allowed = {f"{request.scheme}://{request.host}"}
+    public_url = request.app[SETTINGS].public_url
+    if public_url:
+        parts = urlsplit(public_url)
+        allowed.add(f"{parts.scheme}://{parts.netloc}")
+    return origin in allowed
 
 
 def build_middlewares(app: web.Application) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
@@ -134,16 +147,6 @@ def build_middlewares(app: web.Application) -> list[Callable[..., Awaitable[web.
             )
         return await handler(request)
 
-    def _origin_ok(request: web.Request) -> bool:
-        origin = request.headers.get("Origin")
-        if origin is None:
-            return True
-        allowed = {f"{request.scheme}://{request.host}"}
-        if settings.public_url:
-            parts = urlsplit(settings.public_url)
-            allowed.add(f"{parts.scheme}://{parts.netloc}")
-        return origin in allowed
-
     @web.middleware
     async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
         endpoint: Endpoint | None = request.app[API].for_handler(request.match_info.handler)
@@ -169,7 +172,7 @@ def build_middlewares(app: web.Application) -> list[Callable[..., Awaitable[web.
             if endpoint.permission is not None:
                 p.require(endpoint.permission)
         if request.method not in SAFE_METHODS:
-            if not _origin_ok(request):
+            if not origin_allowed(request):
                 raise PermissionDenied(
                     "cross-site request refused (Origin does not match)",
                     details={"reason": "origin"},

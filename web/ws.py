@@ -18,11 +18,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from crm_core.appkeys import BUS, SETTINGS, SUPERVISOR
+from crm_core.appkeys import BUS, SUPERVISOR
 from crm_core.bus.fanout import SubscriptionClosed, SubscriptionGap
 from crm_core.errors import CallboardError, PermissionDenied
 from crm_core.httpapi import ApiRegistry
@@ -30,6 +29,7 @@ from crm_core.httpapi import principal as api_principal
 from crm_core.push import PushToUsers
 from crm_core.users.permissions import Principal
 from web.errors import status_of
+from web.middleware import origin_allowed
 
 __all__ = ["HUB", "CommandHandler", "Hub", "SnapshotProvider", "ws_handler"]
 
@@ -216,15 +216,7 @@ HUB = web.AppKey("hub", Hub)
 
 def _check_origin(request: web.Request, p: Principal) -> None:
     """Cross-site WebSocket hijacking: a cookie-authenticated socket must come from our pages."""
-    origin = request.headers.get("Origin")
-    if p.auth_method != "session" or origin is None:
-        return
-    settings = request.app[SETTINGS]
-    allowed = {f"{request.scheme}://{request.host}"}
-    if settings.public_url:
-        parts = urlsplit(settings.public_url)
-        allowed.add(f"{parts.scheme}://{parts.netloc}")
-    if origin not in allowed:
+    if p.auth_method == "session" and not origin_allowed(request):
         raise PermissionDenied(
             "cross-site WebSocket refused (Origin does not match)", details={"reason": "origin"}
         )
