@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from crm_core.bus.events import utcnow
 from crm_core.errors import ServiceUnavailable
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "make_sessionmaker",
     "ping",
     "session_scope",
+    "utcnow",
 ]
 
 log = logging.getLogger(__name__)
@@ -123,11 +125,6 @@ async def ping(engine: AsyncEngine) -> None:
         raise ServiceUnavailable(
             f"database at {describe_engine(engine)} is unreachable: {_short(err)}"
         ) from err
-
-
-def utcnow() -> datetime:
-    """Current UTC time, timezone-aware."""
-    return datetime.now(UTC)
 
 
 def _short(err: BaseException) -> str:

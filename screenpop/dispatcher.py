@@ -35,7 +35,6 @@ class PopDispatcher:
         self._principals = principals
         # user id -> call id -> the pop last sent
         self._active: dict[int, dict[str, dict[str, Any]]] = {}
-        self.delivered = 0
 
     async def snapshot_for(self, principal: Principal) -> list[dict[str, Any]]:
         """The pops of the user's calls in progress (a reconnecting console's snapshot)."""
@@ -99,7 +98,6 @@ class PopDispatcher:
         pop = await self._builder.build(principal, call)
         self._active.setdefault(uid, {})[event.call_id] = pop
         await push_to_users(self._bus, (uid,), pop)
-        self.delivered += 1
         log.debug("screen pop of call %s to user %s", event.call_id, uid)
 
     async def _update(self, call_id: str, state: str, extra: dict[str, Any]) -> None:

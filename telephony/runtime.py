@@ -114,7 +114,6 @@ class PbxRuntime:
         self._unsaved: list[CallEnded] = []
         # ActionID -> the caller waiting for that Originate's OriginateResponse
         self._originates: dict[str, asyncio.Future[AmiMessage]] = {}
-        self.resyncs = 0
 
     def health(self) -> GatewayHealth:
         """The gateway's health."""
@@ -206,7 +205,6 @@ class PbxRuntime:
             events.extend(self.tracker.apply(msg, at))
         started_meanwhile = set(self.tracker.open_calls()) - open_before
         events.extend(self.tracker.close_stale(live | started_meanwhile, at))
-        self.resyncs += 1
         log.info("resynced %s: %d live calls, %d events", self.name, len(live), len(events))
         await self._emit(events)
 

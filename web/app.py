@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -52,7 +52,6 @@ class Overrides:
     hashing: PasswordHashing | None = None
     check_migrations: bool = True
     gateway_factory: telephony_wiring.GatewayFactory | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 async def openapi_json(request: web.Request) -> web.Response:

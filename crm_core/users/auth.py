@@ -16,7 +16,7 @@ from crm_core.db import session_scope, utcnow
 from crm_core.errors import AuthenticationFailed, InvalidInput, NotFound, RateLimited
 from crm_core.users.audit import AuditContext, record_audit
 from crm_core.users.counters import Counters
-from crm_core.users.models import ApiToken, AuthSession, Role, User
+from crm_core.users.models import ApiToken, AuthSession, User
 from crm_core.users.passwords import PasswordHashing
 from crm_core.users.permissions import Principal
 
@@ -312,8 +312,3 @@ class AuthService:
         async with session_scope(self._sessions) as db:
             result = await db.execute(delete(AuthSession).where(AuthSession.expires_at <= utcnow()))
         return int(getattr(result, "rowcount", 0) or 0)
-
-
-def role_names(roles: frozenset[Role]) -> list[str]:
-    """Roles in a stable order for output."""
-    return sorted(r.value for r in roles)
