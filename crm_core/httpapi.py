@@ -65,6 +65,10 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     description: str = ""
     extra_query: dict[str, str] = field(default_factory=dict)
+    # False for list endpoints that take filters and sort but no limit/offset (exports).
+    paged: bool = True
+    # Non-JSON answers (e.g. text/csv): the response is documented as a file of these types.
+    media_types: tuple[str, ...] = ()
 
     @property
     def openapi_path(self) -> str:

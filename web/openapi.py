@@ -49,18 +49,22 @@ _REASONS = {
 }
 
 
-def _list_parameters(spec: ListSpec) -> list[dict[str, Any]]:
-    params: list[dict[str, Any]] = [
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
-        },
-        {
-            "name": "offset",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000, "default": 0},
-        },
+def _list_parameters(spec: ListSpec, *, paged: bool = True) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    if paged:
+        params += [
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
+            },
+            {
+                "name": "offset",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000, "default": 0},
+            },
+        ]
+    params += [
         {
             "name": "sort",
             "in": "query",
@@ -125,7 +129,7 @@ def _operation(ep: Endpoint, ref: dict[type[BaseModel], str]) -> dict[str, Any]:
         for name in ep.path_params
     ]
     if ep.list_spec is not None:
-        params.extend(_list_parameters(ep.list_spec))
+        params.extend(_list_parameters(ep.list_spec, paged=ep.paged))
     known = {p["name"] for p in params}
     params.extend(
         {
@@ -147,6 +151,13 @@ def _operation(ep: Endpoint, ref: dict[type[BaseModel], str]) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if ep.status == 204:
         responses["204"] = {"description": "Done"}
+    elif ep.media_types:
+        responses[str(ep.status)] = {
+            "description": "A file",
+            "content": {
+                t: {"schema": {"type": "string", "format": "binary"}} for t in ep.media_types
+            },
+        }
     elif ep.response is not None:
         schema: dict[str, Any] = {"$ref": ref[ep.response]}
         if ep.list_spec is not None:

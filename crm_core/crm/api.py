@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from crm_core.appkeys import POLICIES, SESSIONS, SETTINGS
-from crm_core.crm import access_api, finance_api, import_api, people_api, work_api
+from crm_core.crm import access_api, export_api, finance_api, import_api, people_api, work_api
 from crm_core.crm.access_schemas import CandidateOut, LookupOut, SearchHit, SearchOut
 from crm_core.crm.models import Person
 from crm_core.crm.params import query_params
@@ -279,4 +279,5 @@ def register(api: ApiRegistry) -> None:
     finance_api.register(api)
     work_api.register(api)
     import_api.register(api)
+    export_api.register(api)
     people_api.register(api)
