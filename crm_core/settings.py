@@ -135,6 +135,10 @@ class PbxConnection(BaseModel):
     context: str = "customers"
     channelvars: tuple[str, ...] = ()
     agent_context: str = "agents"
+    # Transfers: a queue is reached as <queue>@transfer_queue_context, an agent's seat as
+    # <extension>@transfer_agent_context, a number through `context` (see docs/telephony.md).
+    transfer_queue_context: str = "transfer-queue"
+    transfer_agent_context: str = "transfer-agent"
     connect_timeout: float = Field(default=5.0, gt=0, le=120)
     action_timeout: float = Field(default=10.0, gt=0, le=300)
 
@@ -152,7 +156,7 @@ class PbxConnection(BaseModel):
             return AmiUrl.parse(v)
         return v
 
-    @field_validator("context", "agent_context")
+    @field_validator("context", "agent_context", "transfer_queue_context", "transfer_agent_context")
     @classmethod
     def _context(cls, v: str) -> str:
         if not v or not re.match(r"^[A-Za-z0-9_.-]+$", v):
@@ -192,9 +196,19 @@ class Settings(BaseModel):
     login_window_seconds: int = Field(default=900, ge=10, le=86400)
     default_region: str = "US"
     default_timezone: str = "UTC"
+    # An active CRM customer without an invoice for this many days reads as inactive.
+    crm_inactive_after_days: int = Field(default=365, ge=1, le=36500)
     data_dir: Path = Path("callboard-data")
     log_level: str = "INFO"
     pbx: tuple[PbxConnection, ...] = ()
+    # Without Redis: round-trip every event through JSON as the Redis bus would (a development
+    # check that the two buses cannot drift; the tests turn it on, production saves the work).
+    bus_wire_check: bool = False
+    # After an agent's call ends the agent is paused ("wrap-up") this long; 0 = no wrap-up.
+    wrap_up_seconds: float = Field(default=0.0, ge=0, le=3600)
+    # With Redis, one process per PBX holds the AMI connection; another takes over this long
+    # after the holder stops renewing its lease (dies).
+    pbx_leader_ttl_seconds: float = Field(default=10.0, ge=0.3, le=300)
 
     @field_validator("database_url")
     @classmethod

@@ -92,6 +92,7 @@ def pg_url() -> Iterator[str]:
             await upgrade(engine)
         finally:
             await engine.dispose()
+        await _snapshot_seeds(url)
 
     run_in_thread(migrate)
     yield url
@@ -114,11 +115,39 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# Rows the migrations seed (reference data such as activity statuses), per database: restored
+# after each test's TRUNCATE so that every PostgreSQL test starts from a freshly migrated state.
+_PG_SEEDS: dict[str, list[tuple[str, list[asyncpg.Record]]]] = {}
+
+
+async def _snapshot_seeds(url: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        seeds = []
+        for t in metadata.sorted_tables:
+            rows = await conn.fetch(f'SELECT * FROM "{t.name}"')  # noqa: S608 - our table names
+            if rows:
+                seeds.append((t.name, rows))
+        _PG_SEEDS[url] = seeds
+    finally:
+        await conn.close()
+
+
 async def _truncate_pg(url: str) -> None:
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        for name, rows in _PG_SEEDS.get(url, []):
+            columns = list(rows[0].keys())
+            await conn.copy_records_to_table(
+                name, records=[tuple(r) for r in rows], columns=columns
+            )
+            if "id" in columns:
+                await conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('\"{name}\"', 'id'), "  # noqa: S608
+                    f'(SELECT max(id) FROM "{name}"))'
+                )
     finally:
         await conn.close()
 
@@ -160,7 +189,7 @@ def redis_url() -> str:
 
 def make_settings(db_url: str, **overrides: Any) -> Settings:
     """Settings for a test app: no environment, the given database, a fixed secret key."""
-    values: dict[str, Any] = {"database_url": db_url, "secret_key": SECRET}
+    values: dict[str, Any] = {"database_url": db_url, "secret_key": SECRET, "bus_wire_check": True}
     values.update(overrides)
     return load_settings(environ={}, overrides=values)
 

@@ -7,8 +7,18 @@ from typing import Any
 from aiohttp import web
 
 from crm_core.appkeys import POLICIES, SESSIONS, SETTINGS
-from crm_core.crm import access_api, export_api, finance_api, import_api, people_api, work_api
+from crm_core.crm import (
+    access_api,
+    catalog_api,
+    export_api,
+    finance_api,
+    import_api,
+    parts_api,
+    people_api,
+    work_api,
+)
 from crm_core.crm.access_schemas import CandidateOut, LookupOut, SearchHit, SearchOut
+from crm_core.crm.attributes import ATTR_QUERY
 from crm_core.crm.models import Person
 from crm_core.crm.params import query_params
 from crm_core.crm.policies import CRM_DELETE, CRM_READ, CRM_WRITE, crm_policies
@@ -28,7 +38,6 @@ from crm_core.httpapi import (
     Handler,
     audit_context,
     json_ok,
-    list_query,
     page_json,
     path_int,
     principal,
@@ -48,7 +57,26 @@ def policies() -> list[tuple[type[Any], Policy[Any]]]:
 
 def _crm(request: web.Request) -> CrmService:
     app = request.app
-    return CrmService(app[SESSIONS], app[POLICIES], app[SETTINGS].default_region)
+    settings = app[SETTINGS]
+    return CrmService(
+        app[SESSIONS],
+        app[POLICIES],
+        settings.default_region,
+        inactive_after_days=settings.crm_inactive_after_days,
+    )
+
+
+def _list_params(request: web.Request) -> dict[str, str]:
+    """The query parameters of a list, each at most once (checked by the service)."""
+    params: dict[str, str] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        if len(values) > 1:
+            raise InvalidInput(
+                f"query parameter {key!r} is given more than once", details={"parameter": key}
+            )
+        params[key] = values[0]
+    return params
 
 
 def _person_out(request: web.Request, crm: CrmService, person: Person) -> PersonOut:
@@ -60,7 +88,7 @@ def _person_out(request: web.Request, crm: CrmService, person: Person) -> Person
 
 async def list_companies(request: web.Request) -> web.Response:
     """Companies in the caller's scope."""
-    page = await _crm(request).list_companies(principal(request), list_query(request, COMPANY_LIST))
+    page = await _crm(request).list_companies(principal(request), _list_params(request))
     return page_json(page, CompanyOut.of)
 
 
@@ -100,7 +128,7 @@ async def delete_company(request: web.Request) -> web.Response:
 async def list_persons(request: web.Request) -> web.Response:
     """Persons in the caller's scope."""
     crm = _crm(request)
-    page = await crm.list_persons(principal(request), list_query(request, PERSON_LIST))
+    page = await crm.list_persons(principal(request), _list_params(request))
     return page_json(page, lambda p: _person_out(request, crm, p))
 
 
@@ -192,6 +220,8 @@ def _records(
         response=out,
         list_spec=spec,
         errors=(400, 401, 403),
+        extra_query=ATTR_QUERY,
+        description="Sort by a custom attribute with sort=attr.<name> or sort=-attr.<name>.",
     )(list_h)
     api.route(
         "POST",
@@ -281,3 +311,5 @@ def register(api: ApiRegistry) -> None:
     import_api.register(api)
     export_api.register(api)
     people_api.register(api)
+    catalog_api.register(api)
+    parts_api.register(api)

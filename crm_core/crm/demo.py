@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.crm.access import AccessService
 from crm_core.crm.access_schemas import GrantIn, TerritoryIn
+from crm_core.crm.demo_extras import DemoExtras, load_demo_extras
 from crm_core.crm.finance import FinanceService
 from crm_core.crm.finance_schemas import InvoiceIn
 from crm_core.crm.models import Company
@@ -268,6 +269,8 @@ async def load_demo_data(
             ),
             ctx,
         )
-    summary = DemoSummary(len(companies), len(persons), invoices, tickets)
+    extras = DemoExtras(sessions, policies, admin, ctx, region, territory.id, today)
+    await load_demo_extras(extras, crm, finance, companies, persons)
+    summary = DemoSummary(len(companies), len(persons), invoices + 1, tickets)
     log.info("demo CRM data loaded: %s", summary)
     return summary

@@ -28,17 +28,17 @@ from typing import IO, Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.crm import repository as repo
 from crm_core.crm.models import Company, Person
 from crm_core.crm.policies import CRM_SENSITIVE
 from crm_core.crm.schemas import CompanyOut, PersonOut
+from crm_core.crm.service import CrmService
 from crm_core.errors import InvalidInput
-from crm_core.listing import ListQuery, ListSpec, apply_list_query, parse_list_query
+from crm_core.listing import ListSpec
 from crm_core.users.audit import AuditContext, record_audit
 from crm_core.users.models import Role
-from crm_core.users.permissions import Permission, PolicyRegistry, Principal, grant
+from crm_core.users.permissions import Permission, Principal, grant
 
 __all__ = [
     "CRM_EXPORT",
@@ -88,10 +88,9 @@ COMPANIES = ExportKind("companies", Company, repo.COMPANY_LIST, CompanyOut)
 PERSONS = ExportKind("persons", Person, repo.PERSON_LIST, PersonOut)
 
 
-def parse_export_query(
-    params: Mapping[str, str], kind: ExportKind
-) -> tuple[ExportFormat, ListQuery]:
-    """The export's format and list query; paging parameters are refused (an export is whole)."""
+def parse_export_query(params: Mapping[str, str]) -> tuple[ExportFormat, dict[str, str]]:
+    """The export's format and its list parameters (filters, ``attr.*``, search, sort); paging
+    parameters are refused (an export is whole). The list parameters are checked when it runs."""
     rest = dict(params)
     raw = rest.pop("format", "csv")
     try:
@@ -107,7 +106,7 @@ def parse_export_query(
                 f"an export has no paging; remove {name!r} and narrow it with filters instead",
                 details={"parameter": name},
             )
-    return fmt, parse_list_query(rest, kind.spec)
+    return fmt, rest
 
 
 def cell_text(value: Any) -> str:
@@ -161,46 +160,44 @@ def _neutralise(text: str) -> str:
 
 
 class ExportService:
-    """Runs exports in the caller's scope."""
+    """Runs exports in the caller's scope, through the CRM service's scoped select."""
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], policies: PolicyRegistry
-    ) -> None:
-        self._sessions = sessions
-        self._policies = policies
+    def __init__(self, crm: CrmService) -> None:
+        self._crm = crm
 
     def header(self, kind: ExportKind) -> list[str]:
         """The column names: the output model's fields, in order."""
         return list(kind.out.model_fields)
 
-    async def count(self, principal: Principal, kind: ExportKind, query: ListQuery) -> int:
-        """How many records the export will hold."""
-        stmt = apply_list_query(
-            self._policies.scope(principal, kind.model, select(kind.model)), query, kind.spec
-        )
-        async with self._sessions() as db:
+    async def count(self, principal: Principal, kind: ExportKind, params: dict[str, str]) -> int:
+        """How many records the export will hold (checks the parameters too)."""
+        async with self._crm.sessions() as db:
+            stmt, _order, _query = await repo.filtered_records(
+                db,
+                self._crm.scoped_select(principal, kind.model),
+                kind.model,
+                params,
+                self._crm.inactive_after_days,
+            )
             total = await db.scalar(
                 select(func.count()).select_from(stmt.order_by(None).subquery())
             )
         return int(total or 0)
 
     async def rows(
-        self, principal: Principal, kind: ExportKind, query: ListQuery
+        self, principal: Principal, kind: ExportKind, params: dict[str, str]
     ) -> AsyncIterator[list[list[str]]]:
         """The records as rows of cells, in batches, read in one transaction."""
-        stmt = apply_list_query(
-            self._policies.scope(principal, kind.model, select(kind.model)), query, kind.spec
-        )
-        order = [
-            kind.spec.sortable[k].desc() if desc else kind.spec.sortable[k].asc()
-            for k, desc in query.sort
-        ]
-        if kind.spec.tiebreak is not None:
-            order.append(kind.spec.tiebreak.asc())
-        order.append(kind.model.id.asc())
         convert = self._converter(principal, kind)
         columns = self.header(kind)
-        async with self._sessions() as db:
+        async with self._crm.sessions() as db:
+            stmt, order, _query = await repo.filtered_records(
+                db,
+                self._crm.scoped_select(principal, kind.model),
+                kind.model,
+                params,
+                self._crm.inactive_after_days,
+            )
             result = await db.stream_scalars(
                 stmt.order_by(*order).execution_options(yield_per=BATCH)
             )
@@ -212,10 +209,9 @@ class ExportService:
 
     def _converter(self, principal: Principal, kind: ExportKind) -> Callable[[Any], BaseModel]:
         if kind.model is Person:
-            policy = self._policies.policy(Person)
 
             def person(p: Person) -> BaseModel:
-                return PersonOut.of(p, sensitive=policy.can(principal, "sensitive", p))
+                return PersonOut.of(p, sensitive=self._crm.sees_sensitive(principal, p))
 
             return person
         return CompanyOut.of
@@ -226,11 +222,11 @@ class ExportService:
         ctx: AuditContext,
         kind: ExportKind,
         fmt: ExportFormat,
-        query: ListQuery,
+        params: dict[str, str],
         rows: int,
     ) -> None:
         """Write the export to the audit log (who exported what, how many rows)."""
-        async with self._sessions() as db, db.begin():
+        async with self._crm.sessions() as db, db.begin():
             await record_audit(
                 db,
                 ctx,
@@ -241,8 +237,7 @@ class ExportService:
                 details={
                     "format": fmt.value,
                     "rows": rows,
-                    "filters": [[n, op, str(v)] for n, op, v in query.filters],
-                    "q": query.q,
+                    "query": params,
                     "sensitive": principal.has(CRM_SENSITIVE),
                 },
             )

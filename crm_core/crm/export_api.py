@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from crm_core.appkeys import POLICIES, SESSIONS
+from crm_core.appkeys import POLICIES, SESSIONS, SETTINGS
+from crm_core.crm.attributes import ATTR_QUERY
 from crm_core.crm.export import (
     COMPANIES,
     CRM_EXPORT,
@@ -19,6 +20,7 @@ from crm_core.crm.export import (
     csv_chunk,
     parse_export_query,
 )
+from crm_core.crm.service import CrmService
 from crm_core.errors import InvalidInput
 from crm_core.httpapi import ApiRegistry, Handler, audit_context, principal
 
@@ -26,7 +28,15 @@ __all__ = ["register"]
 
 
 def _service(request: web.Request) -> ExportService:
-    return ExportService(request.app[SESSIONS], request.app[POLICIES])
+    app = request.app
+    settings = app[SETTINGS]
+    crm = CrmService(
+        app[SESSIONS],
+        app[POLICIES],
+        settings.default_region,
+        inactive_after_days=settings.crm_inactive_after_days,
+    )
+    return ExportService(crm)
 
 
 def _params(request: web.Request) -> dict[str, str]:
@@ -43,12 +53,14 @@ def _params(request: web.Request) -> dict[str, str]:
 
 def _handler(kind: ExportKind) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        fmt, query = parse_export_query(_params(request), kind)
+        fmt, params = parse_export_query(_params(request))
         who = principal(request)
         service = _service(request)
-        if fmt is ExportFormat.XLSX and await service.count(who, kind, query) > XLSX_MAX_ROWS:
+        # Counting first checks every parameter before the answer starts streaming.
+        total = await service.count(who, kind, params)
+        if fmt is ExportFormat.XLSX and total > XLSX_MAX_ROWS:
             raise InvalidInput(
-                f"more than {XLSX_MAX_ROWS} {kind.noun} match: too many for one XLSX sheet; "
+                f"{total} {kind.noun} match: too many for one XLSX sheet ({XLSX_MAX_ROWS}); "
                 "export as CSV or narrow the filters",
                 details={"parameter": "format"},
             )
@@ -68,12 +80,12 @@ def _handler(kind: ExportKind) -> Handler:
             await response.prepare(request)
             # A BOM so that spreadsheet programs read the file as UTF-8 (Greek, Persian names).
             await response.write(b"\xef\xbb\xbf" + csv_chunk([], header=header))
-            async for batch in service.rows(who, kind, query):
+            async for batch in service.rows(who, kind, params):
                 rows += len(batch)
                 await response.write(csv_chunk(batch))
         else:
             book = XlsxWriter(kind.noun, header)
-            async for batch in service.rows(who, kind, query):
+            async for batch in service.rows(who, kind, params):
                 rows += len(batch)
                 await book.append(batch)
             data = await book.save()
@@ -83,7 +95,7 @@ def _handler(kind: ExportKind) -> Handler:
                     await response.write(chunk)
             finally:
                 data.close()
-        await service.audit(who, audit_context(request), kind, fmt, query, rows)
+        await service.audit(who, audit_context(request), kind, fmt, params, rows)
         await response.write_eof()
         return response
 
@@ -112,7 +124,7 @@ def register(api: ApiRegistry) -> None:
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             ),
             errors=(400, 401, 403),
-            extra_query={"format": "csv (default) or xlsx"},
+            extra_query={"format": "csv (default) or xlsx", **ATTR_QUERY},
             description=(
                 "The list's filters, search and sort apply; no paging. Sensitive fields are "
                 "masked as in the API. Cells that a spreadsheet would run as formulas are "

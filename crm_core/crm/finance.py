@@ -249,7 +249,7 @@ class FinanceService:
                 record = await repo.get_visible(db, self._policies, principal, Company, record_id)
             else:
                 record = await repo.get_visible(db, self._policies, principal, Person, record_id)
-            if not self._policies.policy(type(record)).can(principal, "sensitive", record):
+            if not self._policies.policy(type(record)).can(principal, "balances", record):
                 return today, True, []
             inv_owner = Invoice.company_id if model is Company else Invoice.person_id
             pay_owner = Payment.company_id if model is Company else Payment.person_id

@@ -15,7 +15,7 @@ from crm_core.crm.finance_schemas import (
     PaymentOut,
 )
 from crm_core.crm.models import Company, Person
-from crm_core.crm.policies import CRM_FINANCE, CRM_READ, CRM_SENSITIVE
+from crm_core.crm.policies import CRM_BALANCES, CRM_FINANCE, CRM_READ
 from crm_core.httpapi import (
     ApiRegistry,
     audit_context,
@@ -132,7 +132,7 @@ def register(api: ApiRegistry) -> None:
             path,
             summary=f"List {noun}s of records in my scope",
             tag=tag,
-            permission=CRM_SENSITIVE,
+            permission=CRM_BALANCES,
             response=out,
             list_spec=spec,
             errors=(400, 401, 403),
@@ -154,7 +154,7 @@ def register(api: ApiRegistry) -> None:
             rf"{path}/{{{noun}_id:\d+}}",
             summary=f"Get a {noun}",
             tag=tag,
-            permission=CRM_SENSITIVE,
+            permission=CRM_BALANCES,
             response=out,
             errors=(401, 403, 404),
         )(get)
@@ -176,7 +176,7 @@ def register(api: ApiRegistry) -> None:
         api.route(
             "GET",
             path,
-            summary=f"A {noun}'s balance due per currency (masked without crm.sensitive)",
+            summary=f"A {noun}'s balance due per currency (masked without crm.balances)",
             tag=tag,
             permission=CRM_READ,
             response=BalanceOut,

@@ -190,7 +190,7 @@ class CurrencyBalance(BaseModel):
 class BalanceOut(BaseModel):
     """Balance due per currency of a company or person, as of a day in the business time zone.
 
-    Without the ``crm.sensitive`` right the amounts are withheld: ``masked`` is true and
+    Without the ``crm.balances`` right the amounts are withheld: ``masked`` is true and
     ``balances`` is empty.
     """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from crm_core.crm.import_schemas import (
     ImportOut,
     SyncBatchIn,
     SyncBatchOut,
+    SyncCustomerIn,
     SyncInvoiceIn,
     SyncItemOut,
     SyncPaymentIn,
@@ -131,7 +133,9 @@ async def _import(request: web.Request, kind: Kind) -> web.Response:
     upload = await _read_form(request, settings.max_body_bytes)
     try:
         options = _options(upload.fields)
-        table = open_table(
+        # Opening an XLSX reads its zip directory and shared strings: CPU work off the loop.
+        table = await asyncio.to_thread(
+            open_table,
             upload.file,
             upload.filename,
             sheet=upload.fields.get("sheet") or None,
@@ -170,7 +174,8 @@ async def import_persons(request: web.Request) -> web.Response:
 
 
 def _sync(request: web.Request) -> SyncService:
-    return SyncService(request.app[SESSIONS], request.app[POLICIES])
+    app = request.app
+    return SyncService(app[SESSIONS], app[POLICIES], app[SETTINGS].default_region)
 
 
 def _external_id(request: web.Request) -> str:
@@ -181,6 +186,17 @@ def _external_id(request: web.Request) -> str:
             details={"field": "external_id"},
         )
     return raw
+
+
+async def sync_customer(request: web.Request) -> web.Response:
+    """Create or update a company or person by the ERP's id; the same payload twice changes
+    nothing."""
+    external_id = _external_id(request)
+    body = await read_body(request, SyncCustomerIn)
+    item = await _sync(request).customer(
+        principal(request), external_id, body, audit_context(request)
+    )
+    return json_ok(item)
 
 
 async def sync_invoice(request: web.Request) -> web.Response:
@@ -243,6 +259,7 @@ def register(api: ApiRegistry) -> None:
             description=_describe_import(kind),
         )(handler)
     for noun, handler, body in (
+        ("customer", sync_customer, SyncCustomerIn),
         ("invoice", sync_invoice, SyncInvoiceIn),
         ("payment", sync_payment, SyncPaymentIn),
     ):
@@ -261,7 +278,7 @@ def register(api: ApiRegistry) -> None:
     api.route(
         "POST",
         "/api/sync/batch",
-        summary="Upsert invoices, then payments, by external id in one transaction",
+        summary="Upsert customers, invoices, then payments, by external id in one transaction",
         tag="crm-sync",
         permission=CRM_SYNC,
         body=SyncBatchIn,

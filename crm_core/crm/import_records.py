@@ -86,7 +86,7 @@ async def create_record(
     phones: list[Phone],
     emails: list[Email],
 ) -> None:
-    lists = {"phones", "emails", "addresses", "category_ids", "roles", "companies"}
+    lists = {"phones", "emails", "addresses", "category_ids", "roles", "companies", "attributes"}
     values = body.model_dump(exclude=lists)
     if values["owner_id"] is None:
         values["owner_id"] = principal.user_id

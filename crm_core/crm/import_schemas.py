@@ -8,16 +8,19 @@ from pydantic import BaseModel, Field, model_validator
 
 from crm_core.crm.finance_schemas import Currency, KindName, Money, Positive, StatusName
 from crm_core.crm.schema_base import Day, Id, In
+from crm_core.crm.schemas import AddressIn, EmailIn, PhoneIn
 
 __all__ = [
     "ExternalId",
     "ImportOut",
     "ImportRowError",
     "SyncAllocationIn",
+    "SyncBatchCustomer",
     "SyncBatchIn",
     "SyncBatchInvoice",
     "SyncBatchOut",
     "SyncBatchPayment",
+    "SyncCustomerIn",
     "SyncInvoiceIn",
     "SyncItemOut",
     "SyncPaymentIn",
@@ -49,14 +52,60 @@ class ImportOut(BaseModel):
     delimiter: str | None
 
 
+class SyncCustomerIn(In):
+    """A customer as the ERP knows it: a company or a person; the external id is in the path.
+
+    Fields left out are left as they are in the CRM; lists given (phones, e-mails, addresses)
+    replace the stored ones. A new customer becomes an active CRM contact (a company gets the
+    customer role); its code defaults to the external id.
+    """
+
+    kind: Literal["company", "person"]
+    code: str | None = Field(
+        default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    vat_number: str | None = Field(default=None, max_length=32)
+    given_name: str | None = Field(default=None, max_length=100)
+    family_name: str | None = Field(default=None, max_length=100)
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")
+    phones: list[PhoneIn] | None = Field(default=None, max_length=50)
+    emails: list[EmailIn] | None = Field(default=None, max_length=50)
+    addresses: list[AddressIn] | None = Field(default=None, max_length=50)
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> SyncCustomerIn:
+        if self.kind == "company":
+            if not self.name:
+                raise ValueError("a company needs a name")
+            wrong = {"given_name", "family_name", "language"} & self.model_fields_set
+        else:
+            if not ((self.given_name or "").strip() or (self.family_name or "").strip()):
+                raise ValueError("a person needs a family name or a given name")
+            wrong = {"code", "name", "vat_number"} & self.model_fields_set
+        if wrong:
+            raise ValueError(f"a {self.kind} has no {', '.join(sorted(wrong))}")
+        return self
+
+
 class _SyncCustomer(In):
     company_id: Id | None = None
     person_id: Id | None = None
+    company_external_id: ExternalId | None = None
+    person_external_id: ExternalId | None = None
 
     @model_validator(mode="after")
     def _someone(self) -> _SyncCustomer:
-        if self.company_id is None and self.person_id is None:
-            raise ValueError("give company_id, person_id or both")
+        if self.company_id is not None and self.company_external_id is not None:
+            raise ValueError("give company_id or company_external_id, not both")
+        if self.person_id is not None and self.person_external_id is not None:
+            raise ValueError("give person_id or person_external_id, not both")
+        if not any(
+            (self.company_id, self.person_id, self.company_external_id, self.person_external_id)
+        ):
+            raise ValueError(
+                "give company_id, person_id, company_external_id or person_external_id"
+            )
         return self
 
 
@@ -108,9 +157,16 @@ class SyncBatchPayment(SyncPaymentIn):
     external_id: ExternalId
 
 
-class SyncBatchIn(In):
-    """Invoices and payments applied in one transaction (invoices first)."""
+class SyncBatchCustomer(SyncCustomerIn):
+    """A customer of a batch, with its external id."""
 
+    external_id: ExternalId
+
+
+class SyncBatchIn(In):
+    """Customers, invoices and payments applied in one transaction (in this order)."""
+
+    customers: list[SyncBatchCustomer] = Field(default_factory=list, max_length=1000)
     invoices: list[SyncBatchInvoice] = Field(default_factory=list, max_length=1000)
     payments: list[SyncBatchPayment] = Field(default_factory=list, max_length=1000)
 
@@ -118,13 +174,14 @@ class SyncBatchIn(In):
 class SyncItemOut(BaseModel):
     """The outcome of one upsert."""
 
-    type: Literal["invoice", "payment"]
+    type: Literal["company", "person", "invoice", "payment"]
     external_id: str
     id: int
     result: Literal["created", "updated", "unchanged"]
 
 
 class SyncBatchOut(BaseModel):
-    """The outcome of every item of a batch, in the order sent (invoices, then payments)."""
+    """The outcome of every item of a batch, in the order applied (customers, invoices,
+    payments)."""
 
     items: list[SyncItemOut]

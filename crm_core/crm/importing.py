@@ -10,9 +10,12 @@ user's browser sockets every ``progress_every`` rows.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -40,6 +43,20 @@ __all__ = ["MAX_ERRORS", "PROGRESS_EVERY", "ImportOptions", "ImportService", "On
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 500
+# Rows read from the file per worker-thread call (parsing XLSX XML is CPU work).
+READ_BATCH = 200
+
+
+async def _read_rows(rows: Iterator[tuple[int, list[Any]]]) -> AsyncIterator[tuple[int, list[Any]]]:
+    """``rows`` read in batches in a worker thread, so parsing never blocks the event loop."""
+    while True:
+        batch = await asyncio.to_thread(lambda: list(islice(rows, READ_BATCH)))
+        if not batch:
+            return
+        for item in batch:
+            yield item
+
+
 MAX_ERRORS = 1000
 OnDuplicate = Literal["skip", "update", "error"]
 
@@ -111,10 +128,14 @@ class ImportService:
             )
         )
         report = run.report
+        dry = options.dry_run
         async with self._sessions() as db:
+            # A dry run never flushes, so it reads but never writes: on SQLite it takes no write
+            # lock and others may write meanwhile. Rows of the file are told apart by ``seen``.
+            db.sync_session.autoflush = not dry
             tx = await db.begin()
             try:
-                for number, cells in table.rows:
+                async for number, cells in _read_rows(table.rows):
                     if not any(c not in (None, "") for c in cells):
                         continue  # a blank line is no record
                     report.rows += 1
@@ -128,7 +149,8 @@ class ImportService:
                         if isinstance(err, _Fatal):
                             break
                     if report.rows % self._every == 0:
-                        await db.flush()
+                        if not dry:
+                            await db.flush()
                         db.expunge_all()
                         await self._progress(principal, report, table.rows_total)
                 if options.dry_run or report.errors:
@@ -288,6 +310,10 @@ class ImportService:
             if len(matches) > 1:
                 ids = ", ".join(str(i) for i in sorted(matches))
                 raise _RowError(None, f"matches several {what} records ({ids}); fix them first")
+            if not matches:
+                # A dry run: the earlier row's record exists only in this unflushed session.
+                report.updated += 1
+                return
             await update_record(
                 db, self._policies, principal, mapping.kind, body, phones, emails, matches.pop()
             )
@@ -295,9 +321,10 @@ class ImportService:
         else:
             await create_record(db, self._policies, principal, body, phones, emails)
             report.created += 1
-        try:
-            await db.flush()
-        except IntegrityError:
-            raise _Fatal(None, "clashes with another record (company code?)") from None
+        if not options.dry_run:
+            try:
+                await db.flush()
+            except IntegrityError:
+                raise _Fatal(None, "clashes with another record (company code?)") from None
         for k in keys:
             run.seen.setdefault(k, number)

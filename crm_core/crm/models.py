@@ -19,7 +19,9 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, query_expression, relationship
+
+from crm_core.crm.ext_models import AttributeValue
 
 # Registered with the CRM's tables so that one import of this module brings the whole domain.
 from crm_core.crm.finance_models import Invoice, Payment, PaymentAllocation
@@ -180,6 +182,21 @@ class _Owned:
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The ERP's id of the customer (see sync.py); unique when given.
+    external_id: Mapped[str | None] = mapped_column(String(100), default=None, unique=True)
+    lead_source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lead_sources.id", ondelete="SET NULL"), default=None, index=True
+    )
+    lead_source_note: Mapped[str] = mapped_column(String(500), default="")
+    # Lifecycle as stored: prospect, active or inactive (see ``lifecycle``).
+    status: Mapped[str] = mapped_column(String(16), default=CompanyStatus.PROSPECT.value)
+
+    @declared_attr
+    def lifecycle(cls) -> Mapped[str | None]:
+        """The lifecycle as read: ``status``, except that an active customer without an invoice
+        in the configured period reads "inactive"; loaded by queries (repository.lifecycle_of).
+        """
+        return query_expression()
 
 
 class Company(_Owned, Base):
@@ -200,7 +217,6 @@ class Company(_Owned, Base):
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("companies.id", ondelete="SET NULL"), default=None, index=True
     )
-    status: Mapped[str] = mapped_column(String(16), default=CompanyStatus.PROSPECT.value)
 
     roles: Mapped[list[CompanyRole]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="CompanyRole.role"
@@ -216,6 +232,9 @@ class Company(_Owned, Base):
     )
     categories: Mapped[list[Category]] = relationship(
         secondary=company_categories, lazy="selectin", order_by="Category.name"
+    )
+    attribute_values: Mapped[list[AttributeValue]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="AttributeValue.definition_id"
     )
 
 
@@ -261,6 +280,9 @@ class Person(_Owned, Base):
     )
     categories: Mapped[list[Category]] = relationship(
         secondary=person_categories, lazy="selectin", order_by="Category.name"
+    )
+    attribute_values: Mapped[list[AttributeValue]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="AttributeValue.definition_id"
     )
 
     @property

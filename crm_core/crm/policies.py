@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Select, false, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from crm_core.crm.ext_models import Contract, HeldProduct
 from crm_core.crm.models import (
     Activity,
     ActivityParticipant,
@@ -45,6 +46,7 @@ from crm_core.users.permissions import (
 
 __all__ = [
     "CRM_ADMIN",
+    "CRM_BALANCES",
     "CRM_DELETE",
     "CRM_FINANCE",
     "CRM_READ",
@@ -64,16 +66,29 @@ CRM_READ = Permission.define("crm.read", "see companies and persons (within one'
 CRM_WRITE = Permission.define("crm.write", "create and change companies and persons in scope")
 CRM_DELETE = Permission.define("crm.delete", "delete companies and persons in scope")
 CRM_SENSITIVE = Permission.define("crm.sensitive", "see sensitive fields such as ID-card numbers")
+CRM_BALANCES = Permission.define(
+    "crm.balances", "see invoices, payments and balances due of records in scope"
+)
 CRM_FINANCE = Permission.define(
-    "crm.finance", "record invoices and payments (the ERP side); reading them needs crm.sensitive"
+    "crm.finance", "record invoices and payments (the ERP side); reading them needs crm.balances"
 )
 CRM_ADMIN = Permission.define(
     "crm.admin", "manage territories, territory grants, categories and others' delegations"
 )
 
-grant(Role.ADMIN, CRM_READ, CRM_WRITE, CRM_DELETE, CRM_SENSITIVE, CRM_FINANCE, CRM_ADMIN)
-grant(Role.SUPERVISOR, CRM_READ, CRM_WRITE, CRM_DELETE, CRM_SENSITIVE)
-grant(Role.AGENT, CRM_READ, CRM_WRITE)
+grant(
+    Role.ADMIN,
+    CRM_READ,
+    CRM_WRITE,
+    CRM_DELETE,
+    CRM_SENSITIVE,
+    CRM_BALANCES,
+    CRM_FINANCE,
+    CRM_ADMIN,
+)
+grant(Role.SUPERVISOR, CRM_READ, CRM_WRITE, CRM_DELETE, CRM_SENSITIVE, CRM_BALANCES)
+# Agents see what a customer owes (the screen pop shows it), not ID-card numbers.
+grant(Role.AGENT, CRM_READ, CRM_WRITE, CRM_BALANCES)
 grant(Role.CAMPAIGN_MANAGER, CRM_READ)
 
 
@@ -136,12 +151,15 @@ class RecordPolicy:
 
         ``read`` and ``update`` follow from visibility (route permissions decide who writes);
         ``delete`` and ``reassign`` (owner, team, territory) need the owner, a supervisor of the
-        record's team, or an administrator. ``sensitive`` is the right to see masked fields.
+        record's team, or an administrator. ``sensitive`` is the right to see masked fields
+        (ID-card numbers), ``balances`` the right to see its invoices, payments and debt.
         """
         if action in ("read", "update"):
             return True
         if action == "sensitive":
             return principal.has(CRM_SENSITIVE)
+        if action == "balances":
+            return principal.has(CRM_BALANCES)
         if principal.is_admin:
             return True
         if action in ("delete", "reassign"):
@@ -157,13 +175,16 @@ class RecordPolicy:
         return stmt.where(visible_condition(principal, self._model))
 
 
-class CustomerRecordPolicy:
-    """Invoices and payments: visible when their company or their person is visible."""
+Owned = Invoice | Payment | HeldProduct | Contract
 
-    def __init__(self, model: type[Invoice] | type[Payment]) -> None:
+
+class CustomerRecordPolicy:
+    """Invoices, payments, products held, contracts: visible with their company or person."""
+
+    def __init__(self, model: type[Owned]) -> None:
         self._model = model
 
-    def can(self, principal: Principal, action: str, obj: Invoice | Payment) -> bool:
+    def can(self, principal: Principal, action: str, obj: Owned) -> bool:
         """Visibility comes from ``scope``; changes need the finance right (route level)."""
         return action in ("read", "update")
 
@@ -249,6 +270,8 @@ def crm_policies() -> list[tuple[type[Any], Policy[Any]]]:
         (Person, RecordPolicy(Person)),
         (Invoice, CustomerRecordPolicy(Invoice)),
         (Payment, CustomerRecordPolicy(Payment)),
+        (HeldProduct, CustomerRecordPolicy(HeldProduct)),
+        (Contract, CustomerRecordPolicy(Contract)),
         (Ticket, TicketPolicy()),
         (Activity, ActivityPolicy()),
     ]

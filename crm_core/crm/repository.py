@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, func, literal, or_, select, union_all
+from sqlalchemy import Select, and_, case, exists, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from crm_core.crm import attributes as attrs
 from crm_core.crm import phones as phone_rules
-from crm_core.crm.finance_models import Invoice, Payment
+from crm_core.crm.ext_models import AttributeValue, Contract, HeldProduct
+from crm_core.crm.finance_models import Invoice, InvoiceKind, InvoiceStatus, Payment
 from crm_core.crm.models import (
     Company,
     CompanyRole,
@@ -26,21 +28,76 @@ from crm_core.crm.models import (
 )
 from crm_core.crm.work_models import Activity, Ticket
 from crm_core.errors import InvalidInput, NotFound
-from crm_core.listing import FilterSpec, ListSpec
+from crm_core.listing import (
+    FilterSpec,
+    ListQuery,
+    ListSpec,
+    Page,
+    apply_list_query,
+    parse_list_query,
+)
 from crm_core.users.permissions import PolicyRegistry, Principal
 
 __all__ = [
     "COMPANY_LIST",
+    "DEFAULT_INACTIVE_DAYS",
     "PERSON_LIST",
     "Candidate",
+    "filtered_records",
     "get_visible",
+    "lifecycle_of",
+    "list_spec",
     "lookup_phone",
+    "page_records",
     "search_records",
     "time_filter",
 ]
 
 # Every scoped CRM record; one visibility check serves them all.
-R = TypeVar("R", Company, Person, Invoice, Payment, Ticket, Activity)
+R = TypeVar("R", Company, Person, Invoice, Payment, Ticket, Activity, HeldProduct, Contract)
+
+DEFAULT_INACTIVE_DAYS = 365
+_OWED = (InvoiceStatus.ISSUED.value, InvoiceStatus.PAID.value)
+
+
+def lifecycle_of(model: type[Company] | type[Person], today: date, days: int) -> ColumnElement[str]:
+    """SQL: the lifecycle as read — ``status``, except "inactive" for an active record that
+    had no invoice issued in the last ``days`` days (and existed before that period began)."""
+    cutoff = today - timedelta(days=days)
+    owner = Invoice.company_id if model is Company else Invoice.person_id
+    recent = exists().where(
+        owner == model.id,
+        Invoice.kind == InvoiceKind.INVOICE.value,
+        Invoice.status.in_(_OWED),
+        Invoice.issued_on >= cutoff,
+    )
+    return case(
+        (
+            and_(
+                model.status == CompanyStatus.ACTIVE.value,
+                model.created_at < datetime.combine(cutoff, time(0), tzinfo=UTC),
+                ~recent,
+            ),
+            literal(CompanyStatus.INACTIVE.value),
+        ),
+        else_=model.status,
+    )
+
+
+def _lifecycle_filter(model: type[Company] | type[Person], days: int) -> FilterSpec:
+    def condition(op: str, value: Any) -> ColumnElement[bool]:
+        expr = lifecycle_of(model, datetime.now(UTC).date(), days)
+        return expr.in_(value) if op == "in" else expr == value
+
+    return FilterSpec(
+        None,
+        "choice",
+        ("eq", "in"),
+        tuple(s.value for s in CompanyStatus),
+        description="lifecycle as read (inactive: active without invoices in the period)",
+        condition=condition,
+    )
+
 
 _ACCESS_FILTERS = ("territory_id", "owner_id", "team_id")
 
@@ -104,6 +161,9 @@ COMPANY_LIST = ListSpec(
         "industry": FilterSpec(Company.industry, "str", ("eq", "contains")),
         "parent_id": FilterSpec(Company.parent_id, "int"),
         "created_at": time_filter(Company.created_at),
+        "external_id": FilterSpec(Company.external_id, "str"),
+        "lead_source_id": FilterSpec(Company.lead_source_id, "int", ("eq", "in")),
+        "lifecycle": _lifecycle_filter(Company, DEFAULT_INACTIVE_DAYS),
     },
     search=(Company.name, Company.code, Company.vat_number),
     tiebreak=Company.id,
@@ -138,10 +198,67 @@ PERSON_LIST = ListSpec(
         "family_name": FilterSpec(Person.family_name, "str", ("eq", "contains")),
         "language": FilterSpec(Person.language, "str"),
         "created_at": time_filter(Person.created_at),
+        "external_id": FilterSpec(Person.external_id, "str"),
+        "lead_source_id": FilterSpec(Person.lead_source_id, "int", ("eq", "in")),
+        "status": FilterSpec(
+            Person.status, "choice", ("eq", "in"), tuple(s.value for s in CompanyStatus)
+        ),
+        "lifecycle": _lifecycle_filter(Person, DEFAULT_INACTIVE_DAYS),
     },
     search=(Person.given_name, Person.family_name, Person.nickname),
     tiebreak=Person.id,
 )
+
+
+def list_spec(model: type[Company] | type[Person], inactive_after_days: int) -> ListSpec:
+    """The company or person list with the lifecycle filter over the configured period."""
+    base = COMPANY_LIST if model is Company else PERSON_LIST
+    if inactive_after_days == DEFAULT_INACTIVE_DAYS:
+        return base
+    filters = {**base.filters, "lifecycle": _lifecycle_filter(model, inactive_after_days)}
+    return replace(base, filters=filters)
+
+
+async def filtered_records(
+    db: AsyncSession,
+    stmt: Select[Any],
+    model: type[Company] | type[Person],
+    params: dict[str, str],
+    inactive_after_days: int,
+) -> tuple[Select[Any], list[Any], ListQuery]:
+    """``stmt`` (scoped companies or persons) with the list's filters and ``attr.*`` filters,
+    the order its sort asks for (ordinary fields and custom attributes, see attributes.py; the id
+    last, so the order is total) and the parsed query for its paging."""
+    spec = list_spec(model, inactive_after_days)
+    rest, aq = attrs.parse_attr_query(params)
+    query = parse_list_query(rest, spec)
+    entity = model.__name__.lower()
+    fk_name = f"{entity}_id"
+    defs = await attrs.definitions(db, entity) if not aq.empty else {}
+    stmt = apply_list_query(stmt, query, spec)
+    for cond in attrs.conditions(defs, model.id, getattr(AttributeValue, fk_name), aq):
+        stmt = stmt.where(cond)
+    if aq.sort:
+        stmt, order = attrs.ordered(stmt, defs, model.id, fk_name, spec.sortable, aq)
+    else:
+        order = [spec.sortable[k].desc() if d else spec.sortable[k].asc() for k, d in query.sort]
+    order.append(model.id.asc())
+    return stmt, order, query
+
+
+async def page_records(
+    db: AsyncSession,
+    stmt: Select[Any],
+    model: type[Company] | type[Person],
+    params: dict[str, str],
+    inactive_after_days: int,
+) -> Page[Any]:
+    """A page of ``stmt`` (scoped companies or persons), filtered and sorted as
+    :func:`filtered_records` says."""
+    stmt, order, query = await filtered_records(db, stmt, model, params, inactive_after_days)
+    total = await db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = await db.scalars(stmt.order_by(*order).limit(query.limit).offset(query.offset))
+    return Page(list(rows.unique()), int(total or 0), query.limit, query.offset)
 
 
 async def get_visible(

@@ -9,18 +9,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.crm import phones as phone_rules
+from crm_core.crm.ext_models import LeadSource
 from crm_core.crm.models import (
     Address,
     Category,
     Company,
     Email,
     Employment,
+    Person,
     Phone,
     Territory,
 )
 from crm_core.crm.policies import granted_territories
 from crm_core.crm.schemas import AddressIn, EmailIn, EmploymentIn, PhoneIn
-from crm_core.errors import InvalidInput
+from crm_core.errors import Conflict, InvalidInput
 from crm_core.users.models import Team, TeamMember, User
 from crm_core.users.permissions import PolicyRegistry, Principal
 
@@ -30,6 +32,7 @@ __all__ = [
     "build_employments",
     "build_phones",
     "check_assignment",
+    "check_extras",
     "load_categories",
 ]
 
@@ -146,3 +149,27 @@ async def check_assignment(db: AsyncSession, principal: Principal, values: dict[
                 )
             if member is None:
                 raise _bad("owner_id", "you may only assign records to yourself or your team")
+
+
+async def check_extras(
+db: AsyncSession,
+    model: type[Company] | type[Person],
+    values: dict[str, Any],
+    own_id: int | None,
+) -> None:
+    """The external id is free and the lead source exists (and is in use)."""
+    external_id = values.get("external_id")
+    if external_id is not None:
+        clash = await db.scalar(select(model.id).where(model.external_id == external_id))
+        if clash is not None and clash != own_id:
+            raise Conflict(
+                f"external_id {external_id!r} is already used",
+                details={"field": "external_id"},
+            )
+    source_id = values.get("lead_source_id")
+    if source_id is not None:
+        source = await db.get(LeadSource, source_id)
+        if source is None:
+            raise _bad("lead_source_id", f"no lead source with id {source_id}")
+        if not source.active:
+            raise _bad("lead_source_id", f"lead source {source.name!r} is no longer in use")

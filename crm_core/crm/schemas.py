@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from crm_core.crm.attributes import values_out
 from crm_core.crm.models import Address, Company, Email, Employment, Person, Phone
 from crm_core.crm.schema_base import Id, In, Patch
 
@@ -78,11 +79,21 @@ class EmploymentIn(In):
         return self
 
 
+ExternalId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^/\s]+$")]
+# {name: value}; each value is checked against the attribute's definition (attributes.py).
+Attributes = Annotated[dict[str, Any], Field(max_length=100)]
+Note = Annotated[str, Field(max_length=500)]
+
+
 class _Access(BaseModel):
     territory_id: Id | None = None
     owner_id: Id | None = None
     team_id: Id | None = None
     category_ids: list[Id] = Field(default_factory=list, max_length=100)
+    external_id: ExternalId | None = None
+    lead_source_id: Id | None = None
+    lead_source_note: Note = ""
+    attributes: Attributes = Field(default_factory=dict)
 
 
 class CompanyIn(In, _Access):
@@ -110,7 +121,7 @@ class CompanyPatchIn(Patch):
 
     not_null = frozenset(
         {"code", "name", "description", "status", "roles", "category_ids"}
-        | {"phones", "emails", "addresses"}
+        | {"phones", "emails", "addresses", "lead_source_note", "attributes"}
     )
 
     code: str | None = Field(
@@ -134,6 +145,10 @@ class CompanyPatchIn(Patch):
     phones: list[PhoneIn] | None = Field(default=None, max_length=50)
     emails: list[EmailIn] | None = Field(default=None, max_length=50)
     addresses: list[AddressIn] | None = Field(default=None, max_length=50)
+    external_id: ExternalId | None = None
+    lead_source_id: Id | None = None
+    lead_source_note: Note | None = None
+    attributes: Attributes | None = None
 
 
 class PersonIn(In, _Access):
@@ -147,6 +162,7 @@ class PersonIn(In, _Access):
     birth_date: date | None = None
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")
     id_card_number: str | None = Field(default=None, max_length=64)
+    status: CompanyStatusName = "prospect"
     phones: list[PhoneIn] = Field(default_factory=list, max_length=50)
     emails: list[EmailIn] = Field(default_factory=list, max_length=50)
     addresses: list[AddressIn] = Field(default_factory=list, max_length=50)
@@ -158,7 +174,7 @@ class PersonPatchIn(Patch):
 
     not_null = frozenset(
         {"given_name", "family_name", "category_ids", "phones", "emails", "addresses"}
-        | {"companies"}
+        | {"companies", "status", "lead_source_note", "attributes"}
     )
 
     given_name: Short | None = None
@@ -169,6 +185,7 @@ class PersonPatchIn(Patch):
     birth_date: date | None = None
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")
     id_card_number: str | None = Field(default=None, max_length=64)
+    status: CompanyStatusName | None = None
     territory_id: Id | None = None
     owner_id: Id | None = None
     team_id: Id | None = None
@@ -177,6 +194,10 @@ class PersonPatchIn(Patch):
     emails: list[EmailIn] | None = Field(default=None, max_length=50)
     addresses: list[AddressIn] | None = Field(default=None, max_length=50)
     companies: list[EmploymentIn] | None = Field(default=None, max_length=50)
+    external_id: ExternalId | None = None
+    lead_source_id: Id | None = None
+    lead_source_note: Note | None = None
+    attributes: Attributes | None = None
 
 
 class PhoneOut(BaseModel):
@@ -265,12 +286,25 @@ class _RecordOut(BaseModel):
     phones: list[PhoneOut]
     emails: list[EmailOut]
     addresses: list[AddressOut]
+    external_id: str | None
+    lead_source_id: int | None
+    lead_source_note: str
+    status: str
+    lifecycle: str
+    attributes: dict[str, Any]
     created_at: datetime
     updated_at: datetime
 
 
 def _record(obj: Company | Person) -> dict[str, Any]:
     return {
+        "external_id": obj.external_id,
+        "lead_source_id": obj.lead_source_id,
+        "lead_source_note": obj.lead_source_note,
+        "status": obj.status,
+        # Loaded by the list/get queries; a record read elsewhere shows its stored status.
+        "lifecycle": obj.lifecycle or obj.status,
+        "attributes": values_out(obj.attribute_values),
         "id": obj.id,
         "territory_id": obj.territory_id,
         "owner_id": obj.owner_id,
@@ -297,7 +331,6 @@ class CompanyOut(_RecordOut):
     description: str
     website: str | None
     parent_id: int | None
-    status: str
     roles: list[str]
 
     @classmethod
@@ -315,7 +348,6 @@ class CompanyOut(_RecordOut):
             description=c.description,
             website=c.website,
             parent_id=c.parent_id,
-            status=c.status,
             roles=[r.role for r in c.roles],
         )
 

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import with_expression
 
+from crm_core.crm import attributes as attrs
 from crm_core.crm import repository as repo
 from crm_core.crm import rules
+from crm_core.crm.ext_models import Contract
 from crm_core.crm.models import Company, CompanyRole, Invoice, Payment, Person
 from crm_core.crm.phones import normalise
 from crm_core.crm.schemas import CompanyIn, PersonIn
 from crm_core.db import session_scope, utcnow
 from crm_core.errors import Conflict, InvalidInput, NotFound
-from crm_core.listing import ListQuery, Page, paginate
+from crm_core.listing import Page
 from crm_core.users.audit import AuditContext, record_audit
 from crm_core.users.permissions import PolicyRegistry, Principal
 
 __all__ = ["CrmService"]
 
 _ASSIGNMENT = ("territory_id", "owner_id", "team_id")
+_EXTRAS = ("external_id", "lead_source_id", "lead_source_note", "attributes")
+Rec = TypeVar("Rec", Company, Person)
 _MAX_PARENT_DEPTH = 50
 
 
@@ -33,21 +38,60 @@ def _bad(field: str, message: str) -> InvalidInput:
 
 
 async def _no_ledger(db: AsyncSession, inv_col: Any, pay_col: Any, record_id: int) -> None:
-    """Refuse to delete a customer with invoices or payments: the ledger must stay whole."""
+    """Refuse to delete a customer with invoices, payments or contracts: they must stay whole."""
     for col in (inv_col, pay_col):
         if await db.scalar(select(col).where(col == record_id).limit(1)) is not None:
             raise Conflict("this record has invoices or payments and cannot be deleted")
+    col = Contract.company_id if inv_col is Invoice.company_id else Contract.person_id
+    if await db.scalar(select(col).where(col == record_id).limit(1)) is not None:
+        raise Conflict("this record has contracts and cannot be deleted")
 
 
 class CrmService:
     """Companies and persons with their contact data, seen through the caller's scope."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], policies: PolicyRegistry, region: str
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        policies: PolicyRegistry,
+        region: str,
+        *,
+        inactive_after_days: int = repo.DEFAULT_INACTIVE_DAYS,
     ) -> None:
         self._sessions = sessions
         self._policies = policies
         self._region = region
+        self._inactive_days = inactive_after_days
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """The session factory (for read-only reports built on :meth:`scoped_select`)."""
+        return self._sessions
+
+    @property
+    def inactive_after_days(self) -> int:
+        """The period without invoices after which an active record reads as inactive."""
+        return self._inactive_days
+
+    # -- loading with the derived lifecycle -----------------------------------------------------
+
+    def scoped_select(
+        self, principal: Principal, model: type[Company] | type[Person]
+    ) -> Select[Any]:
+        """``SELECT model`` narrowed to the caller's scope, with the derived lifecycle loaded."""
+        expr = repo.lifecycle_of(model, utcnow().date(), self._inactive_days)
+        stmt = select(model).options(with_expression(model.lifecycle, expr))
+        return self._policies.scope(principal, model, stmt)
+
+    async def _get(
+        self, db: AsyncSession, principal: Principal, model: type[Rec], record_id: int
+    ) -> Rec:
+        obj: Rec | None = await db.scalar(
+            self.scoped_select(principal, model).where(model.id == record_id)
+        )
+        if obj is None:
+            raise NotFound(f"{model.__name__.lower()} {record_id} not found")
+        return obj
 
     def sees_sensitive(self, principal: Principal, person: Person) -> bool:
         """True when ``principal`` may see ``person``'s sensitive fields."""
@@ -55,31 +99,37 @@ class CrmService:
 
     # -- companies ---------------------------------------------------------------------------
 
-    async def list_companies(self, principal: Principal, query: ListQuery) -> Page[Company]:
-        """Companies in the caller's scope, filtered, sorted and paged."""
-        stmt = self._policies.scope(principal, Company, select(Company))
+    async def list_companies(self, principal: Principal, params: dict[str, str]) -> Page[Company]:
+        """Companies in the caller's scope, filtered, sorted and paged (``attr.*`` too)."""
+        stmt = self.scoped_select(principal, Company)
         async with self._sessions() as db:
-            return await paginate(db, stmt, query, repo.COMPANY_LIST)
+            return await repo.page_records(db, stmt, Company, params, self._inactive_days)
 
     async def get_company(self, principal: Principal, company_id: int) -> Company:
         """One company in the caller's scope."""
         async with self._sessions() as db:
-            return await repo.get_visible(db, self._policies, principal, Company, company_id)
+            return await self._get(db, principal, Company, company_id)
 
     async def create_company(
         self, principal: Principal, body: CompanyIn, ctx: AuditContext
     ) -> Company:
         """Create a company with its phones, e-mails, addresses, roles and categories."""
-        values = body.model_dump(exclude={"phones", "emails", "addresses", "roles", "category_ids"})
+        values = body.model_dump(
+            exclude={"phones", "emails", "addresses", "roles", "category_ids", "attributes"}
+        )
         if values["owner_id"] is None and not principal.is_admin:
             values["owner_id"] = principal.user_id
         async with session_scope(self._sessions) as db:
             await rules.check_assignment(db, principal, values)
             await self._check_code(db, body.code, None)
+            await rules.check_extras(db, Company, values, None)
             if body.parent_id is not None:
                 await self._check_parent(db, principal, None, body.parent_id)
             company = Company(
                 **values,
+                attribute_values=await attrs.apply_values(
+                    db, "company", [], body.attributes, creating=True
+                ),
                 roles=[CompanyRole(role=r) for r in sorted(set(body.roles))],
                 phones=rules.build_phones(body.phones, self._region),
                 emails=rules.build_emails(body.emails),
@@ -107,6 +157,7 @@ class CrmService:
             company = await repo.get_visible(db, self._policies, principal, Company, company_id)
             self._policies.authorize(principal, "update", company)
             await self._reassign(db, principal, company, changes)
+            await self._apply_extras(db, company, changes)
             if "code" in changes and changes["code"] != company.code:
                 await self._check_code(db, changes["code"], company.id)
             if changes.get("parent_id") is not None:
@@ -186,16 +237,16 @@ class CrmService:
 
     # -- persons -----------------------------------------------------------------------------
 
-    async def list_persons(self, principal: Principal, query: ListQuery) -> Page[Person]:
-        """Persons in the caller's scope, filtered, sorted and paged."""
-        stmt = self._policies.scope(principal, Person, select(Person))
+    async def list_persons(self, principal: Principal, params: dict[str, str]) -> Page[Person]:
+        """Persons in the caller's scope, filtered, sorted and paged (``attr.*`` too)."""
+        stmt = self.scoped_select(principal, Person)
         async with self._sessions() as db:
-            return await paginate(db, stmt, query, repo.PERSON_LIST)
+            return await repo.page_records(db, stmt, Person, params, self._inactive_days)
 
     async def get_person(self, principal: Principal, person_id: int) -> Person:
         """One person in the caller's scope."""
         async with self._sessions() as db:
-            return await repo.get_visible(db, self._policies, principal, Person, person_id)
+            return await self._get(db, principal, Person, person_id)
 
     async def create_person(
         self, principal: Principal, body: PersonIn, ctx: AuditContext
@@ -204,7 +255,7 @@ class CrmService:
         if not (body.given_name.strip() or body.family_name.strip()):
             raise _bad("family_name", "give a family name or a given name")
         values = body.model_dump(
-            exclude={"phones", "emails", "addresses", "companies", "category_ids"}
+            exclude={"phones", "emails", "addresses", "companies", "category_ids", "attributes"}
         )
         values["given_name"] = body.given_name.strip()
         values["family_name"] = body.family_name.strip()
@@ -213,8 +264,12 @@ class CrmService:
         self._check_birth_date(body.birth_date)
         async with session_scope(self._sessions) as db:
             await rules.check_assignment(db, principal, values)
+            await rules.check_extras(db, Person, values, None)
             person = Person(
                 **values,
+                attribute_values=await attrs.apply_values(
+                    db, "person", [], body.attributes, creating=True
+                ),
                 phones=rules.build_phones(body.phones, self._region),
                 emails=rules.build_emails(body.emails),
                 addresses=rules.build_addresses(body.addresses),
@@ -243,6 +298,7 @@ class CrmService:
             person = await repo.get_visible(db, self._policies, principal, Person, person_id)
             self._policies.authorize(principal, "update", person)
             await self._reassign(db, principal, person, changes)
+            await self._apply_extras(db, person, changes)
             await self._apply_common(db, person, changes)
             if "birth_date" in changes:
                 self._check_birth_date(changes["birth_date"])
@@ -258,6 +314,7 @@ class CrmService:
                 "birth_date",
                 "language",
                 "id_card_number",
+                "status",
             ):
                 if name in changes:
                     setattr(person, name, changes[name])
@@ -319,6 +376,21 @@ class CrmService:
         await rules.check_assignment(db, principal, moved)
         for key, value in moved.items():
             setattr(obj, key, value)
+
+    async def _apply_extras(
+        self, db: AsyncSession, obj: Company | Person, changes: dict[str, Any]
+    ) -> None:
+        extras = {k: changes[k] for k in _EXTRAS if k in changes and k != "attributes"}
+        if "lead_source_id" in extras and extras["lead_source_id"] == obj.lead_source_id:
+            del extras["lead_source_id"]  # keeping a retired source is fine
+        await rules.check_extras(db, type(obj), extras, obj.id)
+        for key, value in extras.items():
+            setattr(obj, key, value)
+        if "attributes" in changes:
+            entity = "company" if isinstance(obj, Company) else "person"
+            obj.attribute_values = await attrs.apply_values(
+                db, entity, list(obj.attribute_values), changes["attributes"], creating=False
+            )
 
     async def _apply_common(
         self, db: AsyncSession, obj: Company | Person, changes: dict[str, Any]

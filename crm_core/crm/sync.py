@@ -1,9 +1,10 @@
-"""The ERP sync use cases: idempotent upserts of invoices and payments by external id.
+"""The ERP sync use cases: idempotent upserts of customers, invoices and payments by external id.
 
-An ERP pushes the current state of a document under its own id; the same payload twice changes
-nothing (``unchanged``), a changed payload updates the stored document, and a batch is applied in
-one transaction — all of it or nothing. Payments name the invoices they settle by the invoices'
-external ids.
+An ERP pushes the current state of a customer or document under its own id; the same payload
+twice changes nothing (``unchanged``, and no audit entry), a changed payload updates the stored
+record, and a batch is applied in one transaction — all of it or nothing. A new ERP customer
+becomes an active CRM contact. Invoices and payments name their customer by CRM id or by the
+customer's external id, and payments name the invoices they settle by the invoices' external ids.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_core.crm import repository as repo
 from crm_core.crm.finance_models import (
     Invoice,
     InvoiceKind,
@@ -27,11 +27,13 @@ from crm_core.crm.finance_models import (
 from crm_core.crm.import_schemas import (
     SyncBatchIn,
     SyncBatchOut,
+    SyncCustomerIn,
     SyncInvoiceIn,
     SyncItemOut,
     SyncPaymentIn,
 )
 from crm_core.crm.models import Company, Person
+from crm_core.crm.sync_customers import upsert_customer
 from crm_core.db import session_scope, utcnow
 from crm_core.errors import CallboardError, Conflict, InvalidInput, NotFound
 from crm_core.users.audit import AuditContext, record_audit
@@ -43,7 +45,8 @@ __all__ = ["CRM_SYNC", "SyncService"]
 log = logging.getLogger(__name__)
 
 CRM_SYNC = Permission.define(
-    "crm.sync", "push invoices and payments from an ERP (idempotent upserts by external id)"
+    "crm.sync",
+    "push customers, invoices and payments from an ERP (idempotent upserts by external id)",
 )
 grant(Role.ADMIN, CRM_SYNC)
 
@@ -62,6 +65,7 @@ _INVOICE_FIELDS = (
     "description",
 )
 _PAYMENT_FIELDS = ("paid_on", "amount", "currency", "company_id", "person_id", "reference")
+_BY_EXTERNAL = {"company_external_id", "person_external_id"}
 
 
 def _bad(field: str, message: str, **extra: Any) -> InvalidInput:
@@ -75,10 +79,14 @@ class SyncService:
     """Upserts of the ERP's invoices and payments, within the caller's scope."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], policies: PolicyRegistry
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        policies: PolicyRegistry,
+        region: str = "US",
     ) -> None:
         self._sessions = sessions
         self._policies = policies
+        self._region = region
 
     async def invoice(
         self, principal: Principal, external_id: str, body: SyncInvoiceIn, ctx: AuditContext
@@ -94,17 +102,50 @@ class SyncService:
         async with session_scope(self._sessions) as db:
             return await self._payment(db, principal, external_id, body, ctx)
 
+    async def customer(
+        self, principal: Principal, external_id: str, body: SyncCustomerIn, ctx: AuditContext
+    ) -> SyncItemOut:
+        """Create or update the company or person ``external_id``."""
+        async with session_scope(self._sessions) as db:
+            return await upsert_customer(
+                db, self._policies, self._region, principal, external_id, body, ctx
+            )
+
     async def batch(
         self, principal: Principal, body: SyncBatchIn, ctx: AuditContext
     ) -> SyncBatchOut:
-        """Invoices, then payments, in one transaction; an error names the item and undoes all."""
-        for name, items in (("invoices", body.invoices), ("payments", body.payments)):
+        """Customers, invoices, then payments, in one transaction; an error names the item and
+        undoes all."""
+        for name, items in (
+            ("customers", body.customers),
+            ("invoices", body.invoices),
+            ("payments", body.payments),
+        ):
             ids = [i.external_id for i in items]
             twice = sorted({i for i in ids if ids.count(i) > 1})
             if twice:
                 raise _bad(name, f"external id(s) given twice: {', '.join(twice)}")
         out: list[SyncItemOut] = []
         async with session_scope(self._sessions) as db:
+            for i, cust in enumerate(body.customers):
+                cdata = SyncCustomerIn.model_validate(
+                    cust.model_dump(exclude={"external_id"}, exclude_unset=True)
+                )
+                out.append(
+                    await _named(
+                        f"customers.{i}",
+                        cust.external_id,
+                        upsert_customer(
+                            db,
+                            self._policies,
+                            self._region,
+                            principal,
+                            cust.external_id,
+                            cdata,
+                            ctx,
+                        ),
+                    )
+                )
             for i, inv in enumerate(body.invoices):
                 data = SyncInvoiceIn.model_validate(inv.model_dump(exclude={"external_id"}))
                 out.append(
@@ -129,17 +170,24 @@ class SyncService:
 
     async def _customer(
         self, db: AsyncSession, principal: Principal, body: SyncInvoiceIn | SyncPaymentIn
-    ) -> None:
-        try:
-            if body.company_id is not None:
-                await repo.get_visible(db, self._policies, principal, Company, body.company_id)
-        except NotFound:
-            raise _bad("company_id", f"no company with id {body.company_id}") from None
-        try:
-            if body.person_id is not None:
-                await repo.get_visible(db, self._policies, principal, Person, body.person_id)
-        except NotFound:
-            raise _bad("person_id", f"no person with id {body.person_id}") from None
+    ) -> dict[str, Any]:
+        """The document's fields with its customer as CRM ids (external ids resolved)."""
+        values = body.model_dump(exclude=_BY_EXTERNAL)
+        for model, key in ((Company, "company"), (Person, "person")):
+            ext = getattr(body, f"{key}_external_id")
+            if ext is not None:
+                stmt = select(model.id).where(model.external_id == ext)
+                found = await db.scalar(self._policies.scope(principal, model, stmt))
+                if found is None:
+                    raise _bad(f"{key}_external_id", f"no {key} with external id {ext!r}")
+                values[f"{key}_id"] = found
+                continue
+            rid = values[f"{key}_id"]
+            if rid is not None:
+                stmt = select(model.id).where(model.id == rid)
+                if await db.scalar(self._policies.scope(principal, model, stmt)) is None:
+                    raise _bad(f"{key}_id", f"no {key} with id {rid}")
+        return values
 
     async def _existing(
         self,
@@ -168,9 +216,8 @@ class SyncService:
         body: SyncInvoiceIn,
         ctx: AuditContext,
     ) -> SyncItemOut:
-        await self._customer(db, principal, body)
+        values = await self._customer(db, principal, body)
         invoice: Invoice | None = await self._existing(db, principal, Invoice, external_id)
-        values = body.model_dump()
         clash = await db.scalar(
             select(Invoice.id).where(Invoice.kind == body.kind, Invoice.number == body.number)
         )
@@ -214,7 +261,7 @@ class SyncService:
         body: SyncPaymentIn,
         ctx: AuditContext,
     ) -> SyncItemOut:
-        await self._customer(db, principal, body)
+        customer = await self._customer(db, principal, body)
         total = sum((a.amount for a in body.allocations), ZERO)
         if total > body.amount:
             raise _bad("allocations", "the allocations exceed the payment's amount")
@@ -247,7 +294,7 @@ class SyncService:
             if others + pending[inv.id] > inv.amount:
                 raise _bad(f"allocations.{i}.amount", "more than the invoice's balance due")
             allocations.append((inv.id, item.amount))
-        values = body.model_dump(exclude={"allocations"})
+        values = {k: v for k, v in customer.items() if k != "allocations"}
         if payment is None:
             payment = Payment(
                 **values,

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.crm import repository as repo
+from crm_core.crm.ext_models import ActivityStatusDef
 from crm_core.crm.finance_models import Invoice, Payment
 from crm_core.crm.models import Company, Person
 from crm_core.crm.repository import time_filter
@@ -57,6 +58,14 @@ ACTIVITY_LIST = ListSpec(
     filters={
         "type": FilterSpec(Activity.type, "str", ("eq", "in")),
         "status": FilterSpec(Activity.status, "str", ("eq", "in")),
+        "closed": FilterSpec(
+            None,
+            "bool",
+            description="the status is a closed one (done, cancelled ...)",
+            condition=lambda _op, closed: Activity.status.in_(
+                select(ActivityStatusDef.name).where(ActivityStatusDef.is_closed == closed)
+            ),
+        ),
         "responsible_user_id": FilterSpec(Activity.responsible_user_id, "int"),
         "ticket_id": FilterSpec(Activity.ticket_id, "int"),
         "parent_id": FilterSpec(Activity.parent_id, "int"),
@@ -65,6 +74,19 @@ ACTIVITY_LIST = ListSpec(
     search=(Activity.subject,),
     tiebreak=Activity.id,
 )
+
+
+async def _check_status(db: AsyncSession, name: str) -> None:
+    """``name`` is a defined activity status still in use; a field error otherwise."""
+    status = await db.scalar(select(ActivityStatusDef).where(ActivityStatusDef.name == name))
+    if status is None or not status.active:
+        names = await db.scalars(
+            select(ActivityStatusDef.name)
+            .where(ActivityStatusDef.active.is_(True))
+            .order_by(ActivityStatusDef.position, ActivityStatusDef.id)
+        )
+        what = "unknown" if status is None else "no longer in use"
+        raise _bad("status", f"{what} status {name!r}; use one of: {', '.join(names)}")
 
 
 def _bad(field: str, message: str) -> InvalidInput:
@@ -201,6 +223,7 @@ class WorkService:
         async with session_scope(self._sessions) as db:
             values = body.model_dump(exclude={"participants"})
             values["responsible_user_id"] = body.responsible_user_id or principal.user_id
+            await _check_status(db, body.status)
             await self._user(db, "responsible_user_id", values["responsible_user_id"])
             try:
                 if body.parent_id is not None:
@@ -233,6 +256,8 @@ class WorkService:
         """Change an activity; a participants list given replaces the stored one."""
         async with session_scope(self._sessions) as db:
             activity = await repo.get_visible(db, self._policies, principal, Activity, activity_id)
+            if "status" in changes and changes["status"] != activity.status:
+                await _check_status(db, changes["status"])
             await self._user(db, "responsible_user_id", changes.get("responsible_user_id"))
             if "participants" in changes:
                 activity.participants = await self._participants(
@@ -315,7 +340,7 @@ class WorkService:
                     tick_stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(want)
                 )
             ]
-            if self._policies.policy(type(record)).can(principal, "sensitive", record):
+            if self._policies.policy(type(record)).can(principal, "balances", record):
                 inv_col = Invoice.company_id if is_company else Invoice.person_id
                 pay_col = Payment.company_id if is_company else Payment.person_id
                 inv_stmt = select(Invoice).where(inv_col == record_id)

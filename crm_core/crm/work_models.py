@@ -124,7 +124,13 @@ class Activity(Base):
     starts_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     ends_at: Mapped[datetime | None] = mapped_column(default=None)
     duration_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
-    status: Mapped[str] = mapped_column(String(16), default=ActivityStatus.PLANNED.value)
+    # One of the administrator-managed statuses (activity_statuses.name).
+    status: Mapped[str] = mapped_column(
+        String(16),
+        ForeignKey("activity_statuses.name", onupdate="CASCADE"),
+        default=ActivityStatus.PLANNED.value,
+        index=True,
+    )
     priority: Mapped[str] = mapped_column(String(16), default=Priority.NORMAL.value)
     responsible_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True

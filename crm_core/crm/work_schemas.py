@@ -29,7 +29,10 @@ TicketStatusName = Literal["new", "open", "pending", "resolved", "closed"]
 TicketTypeName = Literal["complaint", "request", "question", "incident"]
 ChannelName = Literal["call", "email", "sms", "web", "other"]
 ActivityTypeName = Literal["call", "meeting", "task", "email", "sms", "fax", "visit", "note"]
-ActivityStatusName = Literal["planned", "in_progress", "done", "cancelled"]
+# One of the administrator-managed statuses (GET /api/activity-statuses), checked by the service.
+ActivityStatusName = Annotated[
+    str, Field(min_length=1, max_length=16, pattern=r"^[a-z][a-z0-9_]*$")
+]
 Subject = Annotated[str, Field(min_length=1, max_length=200)]
 Notes = Annotated[str, Field(max_length=20_000)]
 Cost = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
@@ -224,7 +227,7 @@ class TimelineItem(BaseModel):
 
 
 class TimelineOut(BaseModel):
-    """A page of history, newest first; invoices and payments only with ``crm.sensitive``."""
+    """A page of history, newest first; invoices and payments only with ``crm.balances``."""
 
     items: list[TimelineItem]
     total: int

@@ -132,7 +132,30 @@ async def test_every_export_is_audited(client: TestClient[Any, Any]) -> None:
     assert entry["object_type"] == "persons"
     assert entry["details"]["rows"] == 1
     assert entry["details"]["format"] == "csv"
-    assert entry["details"]["q"] == "south"
+    assert entry["details"]["query"] == {"q": "south"}
+
+
+async def test_export_takes_custom_attribute_filters_and_shows_lifecycle(
+    client: TestClient[Any, Any],
+) -> None:
+    api = await _setup(client)
+    await api.as_("admin")
+    await api.post(
+        "/api/attribute-definitions",
+        {"entity_type": "company", "name": "rooms", "label": "Rooms", "type": "number"},
+    )
+    for code, rooms in (("BIG", 300), ("SMALL", 12)):
+        await api.post(
+            "/api/companies",
+            {"code": code, "name": f"Hotel {code}", "attributes": {"rooms": rooms}},
+        )
+    rows = await _csv(api, "/api/companies/export", **{"attr.rooms__gte": "100"})
+    assert [r["code"] for r in rows] == ["BIG"]
+    assert rows[0]["lifecycle"] in {"prospect", "active"}
+    rows = await _csv(api, "/api/companies/export", sort="-attr.rooms", **{"attr.rooms__gte": "1"})
+    assert [r["code"] for r in rows] == ["BIG", "SMALL"]
+    body = await api.get("/api/companies/export", 400, **{"attr.nope": "1"})
+    assert "attr.nope" in body["error"]["message"]
 
 
 def test_cell_text_keeps_phone_numbers_and_neutralises_formulas() -> None:

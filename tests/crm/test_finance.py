@@ -191,13 +191,15 @@ async def test_finance_respects_scope_and_masking(client: TestClient[Any, Any]) 
     await api.post("/api/invoices", _invoice("A-1", "100.00", "EUR", 3, company_id=company))
     await api.as_("agent1")
     own = (await api.post("/api/companies", {"code": "MINE", "name": "Mine"}))["id"]
-    # the agent's own record: balance visible but masked; finance lists need crm.sensitive
+    # agents have crm.balances: their own record's balance is shown, other records' are not
     body = await api.get(f"/api/companies/{own}/balance")
-    assert (body["masked"], body["balances"]) == (True, [])
+    assert (body["masked"], body["balances"]) == (False, [])
     await api.get(f"/api/companies/{company}/balance", expect=404)
-    await api.get("/api/invoices", expect=403)
+    assert (await api.get("/api/invoices"))["total"] == 0
+    await api.get("/api/invoices/1", expect=404)
+    # ... but recording invoices stays with crm.finance
     await api.post("/api/invoices", _invoice("B-1", "1.00", "EUR", 1, company_id=own), 403)
-    # a supervisor with crm.sensitive sees only invoices of records in scope
+    # a supervisor with crm.balances sees only invoices of records in scope
     await api.as_("sup1")
     assert (await api.get("/api/invoices"))["total"] == 0
     await api.get("/api/invoices/1", expect=404)

@@ -181,11 +181,17 @@ async def test_timeline_newest_first_paged_and_scoped(client: TestClient[Any, An
     err = await api.get(f"/api/companies/{company}/timeline", expect=400, limit="0")
     assert err["error"]["details"]["parameter"] == "limit"
 
-    # an agent who owns the company sees its history but not the invoice
+    # an agent who owns the company sees its history, the invoice too (crm.balances)
     await api.patch(f"/api/companies/{company}", {"owner_id": _users["agent1"]})
     await api.as_("agent1")
     page = await api.get(f"/api/companies/{company}/timeline")
-    assert [i["kind"] for i in page["items"]] == ["ticket", "activity", "activity", "activity"]
-    assert page["total"] == 4
+    assert [i["kind"] for i in page["items"]] == [
+        "ticket",
+        "activity",
+        "invoice",
+        "activity",
+        "activity",
+    ]
+    assert page["total"] == 5
     await api.as_("agent2")
     await api.get(f"/api/companies/{company}/timeline", expect=404)
