@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from telephony.ports import ActionResult, OriginateSpec
+from telephony.ports import (
+    ActionResult,
+    BridgeInfo,
+    ChannelInfo,
+    OriginateSpec,
+    QueueSummaryInfo,
+    SpyMode,
+)
 from telephony.protocol import AmiMessage
 
-__all__ = ["AmiActions"]
+__all__ = ["SPY_OPTIONS", "AmiActions"]
+
+# ChanSpy options per mode: q = no beep to the spied channel, E = end when the spied channel
+# hangs up, w = whisper (talk to the spied channel only), B = barge (talk to both parties).
+SPY_OPTIONS: dict[SpyMode, str] = {"listen": "qE", "whisper": "qEw", "barge": "qEB"}
 
 
 class AmiActions:
@@ -115,3 +126,75 @@ class AmiActions:
     async def ping(self) -> ActionResult:
         """Ping the PBX."""
         return await self.send_action("Ping")
+
+    async def atxfer(self, channel: str, context: str, exten: str) -> ActionResult:
+        """Start an attended transfer: ``channel`` (the transferer) calls ``exten@context``."""
+        return await self.send_action(
+            "Atxfer", {"Channel": channel, "Exten": exten, "Context": context}
+        )
+
+    async def mixmonitor_mute(
+        self, channel: str, muted: bool, *, direction: str = "both"
+    ) -> ActionResult:
+        """Pause (``muted``) or resume a running recording, e.g. during payment capture."""
+        headers = {"Channel": channel, "Direction": direction, "State": "1" if muted else "0"}
+        return await self.send_action("MixMonitorMute", headers)
+
+    async def play_dtmf(self, channel: str, digit: str, *, duration_ms: int = 0) -> ActionResult:
+        """Play one DTMF digit on a channel."""
+        headers = {"Channel": channel, "Digit": digit}
+        if duration_ms:
+            headers["Duration"] = str(duration_ms)
+        return await self.send_action("PlayDTMF", headers)
+
+    async def user_event(self, name: str, headers: Mapping[str, str] | None = None) -> ActionResult:
+        """Broadcast ``Event: UserEvent`` with ``UserEvent: name`` and the given headers."""
+        return await self.send_action("UserEvent", {"UserEvent": name, **(headers or {})})
+
+    async def chanspy(
+        self,
+        supervisor_interface: str,
+        spied_channel: str,
+        mode: SpyMode,
+        *,
+        caller_id: str | None = None,
+        timeout_s: float = 30.0,
+        variables: Mapping[str, str] | None = None,
+    ) -> ActionResult:
+        """Ring the supervisor's phone, then spy on ``spied_channel`` (listen/whisper/barge)."""
+        return await self.originate(
+            OriginateSpec(
+                channel=supervisor_interface,
+                application="ChanSpy",
+                data=f"{spied_channel},{SPY_OPTIONS[mode]}",
+                caller_id=caller_id,
+                timeout_s=timeout_s,
+                variables=dict(variables or {}),
+            )
+        )
+
+    async def core_show_channels(self) -> tuple[ChannelInfo, ...]:
+        """Every live channel, typed."""
+        items = (await self.send_action("CoreShowChannels", listing=True)).items
+        return tuple(ChannelInfo.from_message(m) for m in items if m.event == "CoreShowChannel")
+
+    async def bridge_list(self, bridge_type: str | None = None) -> tuple[BridgeInfo, ...]:
+        """Every bridge (optionally of one type), typed."""
+        headers = {"BridgeType": bridge_type} if bridge_type else {}
+        items = (await self.send_action("BridgeList", headers, listing=True)).items
+        return tuple(BridgeInfo.from_message(m) for m in items if m.event == "BridgeListItem")
+
+    async def queue_penalty(
+        self, interface: str, penalty: int, *, queue: str | None = None
+    ) -> ActionResult:
+        """Change a member's penalty (in one queue, or all)."""
+        headers = {"Interface": interface, "Penalty": str(penalty)}
+        if queue:
+            headers["Queue"] = queue
+        return await self.send_action("QueuePenalty", headers)
+
+    async def queue_summary(self, queue: str | None = None) -> tuple[QueueSummaryInfo, ...]:
+        """Per-queue counters (logged in, available, callers), typed."""
+        headers = {"Queue": queue} if queue else {}
+        items = (await self.send_action("QueueSummary", headers, listing=True)).items
+        return tuple(QueueSummaryInfo.from_message(m) for m in items if m.event == "QueueSummary")

@@ -1,6 +1,8 @@
 """Agents' own actions on the PBX: log in to their queues, pause with a reason, ready, log out.
 
-Ready and pause map to ``QueuePause`` on every queue the agent belongs to; log in and log out to
+Ready, pause and wrap-up map to ``QueuePause`` on every queue the agent belongs to (wrap-up is a
+pause with the reason ``wrap-up``, ended by the runtime after the wrap-up time or by ready); log
+in and log out to
 ``QueueAdd``/``QueueRemove`` on the queues of the agent's phone (``agent_phones.queues``). The
 agent's state itself is not set here: it comes back from the PBX as queue-member events, through
 the tracker, as ``AgentStateChanged`` — the PBX stays the single source of truth.
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.errors import Conflict, InvalidInput, NotFound
 from telephony.errors import AmiActionFailed
+from telephony.models import WRAP_UP_REASON
 from telephony.ports import ActionResult
 from telephony.records import AgentPhone
 from telephony.runtime import PbxRuntime
@@ -35,6 +38,7 @@ class AgentAction(enum.StrEnum):
     READY = "ready"
     PAUSE = "pause"
     LOGOUT = "logout"
+    WRAP_UP = "wrap_up"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ class AgentControl:
                 await gateway.queue_pause(phone.interface, False)
             elif action is AgentAction.READY:
                 await _pause(gateway.queue_pause(phone.interface, False))
+            elif action is AgentAction.WRAP_UP:
+                await _pause(gateway.queue_pause(phone.interface, True, reason=WRAP_UP_REASON))
             elif action is AgentAction.PAUSE:
                 await _pause(gateway.queue_pause(phone.interface, True, reason=reason.strip()[:80]))
             else:

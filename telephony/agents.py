@@ -8,7 +8,7 @@ from datetime import datetime
 
 from crm_core.bus.events import Event
 from telephony.events import AgentStateChanged
-from telephony.models import AgentDirectory, AgentInfo, AgentState
+from telephony.models import WRAP_UP_REASON, AgentDirectory, AgentInfo, AgentState
 
 __all__ = ["AgentBook"]
 
@@ -40,7 +40,12 @@ class _Agent:
         for leg in self.legs.values():
             return AgentState.RINGING, None, leg.call_id
         if self.paused:
-            return AgentState.PAUSED, next(iter(self.paused.values())) or None, None
+            reasons = set(self.paused.values())
+            if reasons == {WRAP_UP_REASON}:
+                # The platform pauses an agent with this reason for the wrap-up time.
+                return AgentState.WRAP_UP, None, None
+            reasons.discard(WRAP_UP_REASON)
+            return AgentState.PAUSED, sorted(reasons)[0] or None, None
         if self.queues:
             return AgentState.READY, None, None
         return AgentState.LOGGED_OUT, None, None

@@ -44,10 +44,21 @@ from telephony.schemas import (
     QueueOut,
     QueuesOut,
     RecordingIn,
+    SpyIn,
+    SpyOut,
+    TransferIn,
+    TransferOut,
 )
 from telephony.store import agent_user_id
 
-__all__ = ["CALLS_READ", "RUNTIMES", "CallRecordPolicy", "register", "register_policies"]
+__all__ = [
+    "CALLS_READ",
+    "CALLS_SPY",
+    "RUNTIMES",
+    "CallRecordPolicy",
+    "register",
+    "register_policies",
+]
 
 RUNTIMES = web.AppKey("pbx_runtimes", dict[str, PbxRuntime])
 
@@ -57,9 +68,11 @@ QUEUES_READ = Permission.define("queues.read", "see live queue state")
 AGENTS_MANAGE = Permission.define("agents.manage", "map agents to phones and queues")
 AGENT_SELF = Permission.define("agent.self", "log oneself in and out of queues, pause, ready")
 AGENTS_CONTROL = Permission.define("agents.control", "pause, ready or log out the team's agents")
-grant(Role.ADMIN, CALLS_READ, AGENTS_READ, QUEUES_READ, AGENTS_MANAGE, AGENTS_CONTROL)
-grant(Role.SUPERVISOR, CALLS_READ, AGENTS_READ, QUEUES_READ, AGENTS_CONTROL)
-grant(Role.AGENT, CALLS_READ, QUEUES_READ, AGENT_SELF)
+CALLS_SPY = Permission.define("calls.spy", "listen to, whisper to or barge into calls in progress")
+grant(Role.ADMIN, CALLS_READ, AGENTS_READ, QUEUES_READ, AGENTS_MANAGE, AGENTS_CONTROL, CALLS_SPY)
+grant(Role.SUPERVISOR, CALLS_READ, AGENTS_READ, QUEUES_READ, AGENTS_CONTROL, CALLS_SPY)
+# Agents see their colleagues' live state: their own status, and whom they can transfer to.
+grant(Role.AGENT, CALLS_READ, AGENTS_READ, QUEUES_READ, AGENT_SELF)
 grant(Role.CAMPAIGN_MANAGER, CALLS_READ)
 
 CALL_LIST = ListSpec(
@@ -227,8 +240,10 @@ async def put_agent_phone(request: web.Request) -> web.Response:
         user = await db.get(User, user_id)
     if user is None:
         raise NotFound("user not found")
-    if Role.AGENT not in user.role_set:
-        raise InvalidInput("only users with the agent role have a phone", details={"field": "user"})
+    if not user.role_set & {Role.AGENT, Role.SUPERVISOR}:
+        raise InvalidInput(
+            "only agents and supervisors (to listen in) have a phone", details={"field": "user"}
+        )
     row = await runtime.store.assign_phone(user_id, body.pbx, body.interface, tuple(body.queues))
     async with session_scope(request.app[SESSIONS]) as db:
         await record_audit(
@@ -310,9 +325,7 @@ async def record_call(request: web.Request) -> web.Response:
     """Start or stop recording a call in progress (e.g. stop during payment capture)."""
     body = await read_body(request, RecordingIn)
     call_id = request.match_info["call_id"]
-    channel = await _call_control(request).recording(
-        principal(request), call_id, body.action == "start"
-    )
+    channel = await _call_control(request).recording(principal(request), call_id, body.action)
     async with session_scope(request.app[SESSIONS]) as db:
         await record_audit(
             db,
@@ -325,6 +338,56 @@ async def record_call(request: web.Request) -> web.Response:
     return json_ok(
         CallActionOut(call_id=call_id, action=f"recording_{body.action}", channel=channel)
     )
+
+
+async def transfer_call(request: web.Request) -> web.Response:
+    """Transfer a call in progress to a queue, an agent or a number (blind or attended)."""
+    body = await read_body(request, TransferIn)
+    call_id = request.match_info["call_id"]
+    p = principal(request)
+    done = await _call_control(request).transfer(
+        p, call_id, body.target_type, body.target, body.mode
+    )
+    async with session_scope(request.app[SESSIONS]) as db:
+        await record_audit(
+            db,
+            audit_context(request),
+            action="call.transfer",
+            principal=p,
+            object_type="call",
+            object_id=call_id,
+            details={"mode": body.mode, "target_type": body.target_type, "target": body.target},
+        )
+    out = TransferOut(
+        call_id=call_id,
+        status="transferring",
+        mode=body.mode,
+        target_type=body.target_type,
+        target=body.target,
+        channel=done.channel,
+    )
+    return json_ok(out, status=202)
+
+
+async def spy_call(request: web.Request) -> web.Response:
+    """Listen to, whisper to or barge into a call in progress (supervisors)."""
+    body = await read_body(request, SpyIn)
+    call_id = request.match_info["call_id"]
+    p = principal(request)
+    control = CallControl(request.app[RUNTIMES], control_any=True)
+    phone, spied = await control.spy(p, call_id, body.mode)
+    async with session_scope(request.app[SESSIONS]) as db:
+        await record_audit(
+            db,
+            audit_context(request),
+            action=f"call.spy_{body.mode}",
+            principal=p,
+            object_type="call",
+            object_id=call_id,
+            details={"phone": phone},
+        )
+    out = SpyOut(call_id=call_id, status="spying", mode=body.mode, phone=phone, spied_channel=spied)
+    return json_ok(out, status=202)
 
 
 def register_policies(policies: PolicyRegistry) -> None:
@@ -426,6 +489,30 @@ def register(api: ApiRegistry) -> None:
         audited=True,
         errors=(400, 401, 403, 404, 409, 415, 503),
     )(record_call)
+    api.route(
+        "POST",
+        r"/api/calls/active/{call_id:[0-9]+\.[0-9]+}/transfer",
+        summary="Transfer a call in progress (blind or attended)",
+        tag=tag,
+        permission=CALLS_READ,
+        body=TransferIn,
+        response=TransferOut,
+        status=202,
+        audited=True,
+        errors=(400, 401, 403, 404, 409, 415, 503),
+    )(transfer_call)
+    api.route(
+        "POST",
+        r"/api/calls/active/{call_id:[0-9]+\.[0-9]+}/spy",
+        summary="Listen to, whisper to or barge into a call",
+        tag=tag,
+        permission=CALLS_SPY,
+        body=SpyIn,
+        response=SpyOut,
+        status=202,
+        audited=True,
+        errors=(400, 401, 403, 404, 409, 415, 503),
+    )(spy_call)
     api.route(
         "GET",
         "/api/queues",

@@ -113,7 +113,8 @@ def _serve(port_out: Any, stream: bytes) -> None:
 
 
 async def _ours(port: int) -> tuple[int, float, int]:
-    bus = InProcessBus()
+    # As `callboard serve` without Redis runs it (no JSON round trip: see Settings.bus_wire_check).
+    bus = InProcessBus(check_wire_format=False)
     tracker = CallTracker("bench")
     gateway = PanoramiskGateway(
         AmiConfig(
@@ -131,20 +132,31 @@ async def _ours(port: int) -> tuple[int, float, int]:
     try:
         await gateway.wait_status(GatewayStatus.CONNECTED)
         started = time.perf_counter()
-        async for received in gateway.events():
-            msg = received.message
-            if msg.event == "UserEvent" and msg.get("UserEvent") == "BenchEnd":
+        apply = tracker.apply
+        done = False
+        # The same loop as PbxRuntime.run_events: batches as they arrived, events published.
+        async for batch in gateway.batches():
+            at = batch.received_at
+            for msg in batch.messages:
+                name = msg.event
+                if name == "UserEvent" and msg.get("UserEvent") == "BenchEnd":
+                    done = True
+                    break
+                if name == "FullyBooted":
+                    started = time.perf_counter()
+                    continue
+                events = apply(msg, at)
+                if not events:
+                    continue
+                for event in events:
+                    if isinstance(event, CallStarted):
+                        open_calls += 1
+                        peak = max(peak, open_calls)
+                    elif isinstance(event, CallEnded):
+                        open_calls -= 1
+                    await bus.publish(event)
+            if done:
                 break
-            if msg.event == "FullyBooted":
-                started = time.perf_counter()
-                continue
-            for event in tracker.apply(msg, received.received_at):
-                if isinstance(event, CallStarted):
-                    open_calls += 1
-                    peak = max(peak, open_calls)
-                elif isinstance(event, CallEnded):
-                    open_calls -= 1
-                await bus.publish(event)
         elapsed = time.perf_counter() - started
         # Every event of the stream counts, also those the gateway ignored on arrival.
         # (The server sends FullyBooted first and the end marker last: neither counts.)

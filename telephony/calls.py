@@ -62,6 +62,7 @@ class LegRecord:
     ended: bool = False
     cancelled: bool = False
     announced: bool = False
+    late: bool = False  # joined after the call was answered (a transfer target, a consult leg)
 
     def freeze(self) -> Leg:
         """Return the immutable view of this leg."""

@@ -19,6 +19,7 @@ from telephony.ports import (
     ActionResult,
     GatewayHealth,
     GatewayStatus,
+    ReceivedBatch,
     ReceivedEvent,
 )
 from telephony.protocol import AmiMessage
@@ -113,6 +114,17 @@ class InProcessGateway(AmiActions):
         """Yield every event of the simulated PBX, in order."""
         while True:
             yield await self._queue.get()
+
+    async def batches(self) -> AsyncIterator[ReceivedBatch]:
+        """Yield the events waiting, a batch at a time (each event keeps its own time)."""
+        while True:
+            first = await self._queue.get()
+            yield ReceivedBatch(
+                pbx=self.pbx,
+                session=first.session,
+                received_at=first.received_at,
+                messages=[first.message],
+            )
 
     async def send_action(
         self,

@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 
 __all__ = [
+    "WRAP_UP_REASON",
     "AgentDirectory",
     "AgentInfo",
     "AgentState",
@@ -16,6 +17,7 @@ __all__ = [
     "CallInfo",
     "CallOutcome",
     "CallState",
+    "DialplanLocations",
     "HangupParty",
     "Leg",
     "LegRole",
@@ -115,6 +117,19 @@ class AgentDirectory:
     def interfaces(self) -> dict[str, str]:
         """Return a copy of the interface → agent id mapping."""
         return dict(self._by_interface)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DialplanLocations:
+    """Where the platform sends calls on one PBX (transfers, click-to-dial)."""
+
+    number_context: str = "customers"
+    agent_context: str = "agents"
+    transfer_queue_context: str = "transfer-queue"
+    transfer_agent_context: str = "transfer-agent"
+
+
+WRAP_UP_REASON = "wrap-up"
 
 
 @dataclass(frozen=True, kw_only=True)

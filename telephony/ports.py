@@ -6,17 +6,23 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from telephony.protocol import AmiMessage
 
 __all__ = [
     "ActionResult",
     "AmiGateway",
+    "BridgeInfo",
+    "ChannelInfo",
     "GatewayHealth",
     "GatewayStatus",
+    "Lease",
     "OriginateSpec",
+    "QueueSummaryInfo",
+    "ReceivedBatch",
     "ReceivedEvent",
+    "SpyMode",
 ]
 
 
@@ -37,7 +43,10 @@ class GatewayHealth:
     status: GatewayStatus
     detail: str = ""
     since: datetime | None = None
+    # Sync epochs: +1 on every (re)connect and after every gap of lost events; a consumer that
+    # has synced an older epoch must rebuild its state (Status/QueueStatus).
     sessions: int = 0
+    lost_events: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +57,19 @@ class ReceivedEvent:
     message: AmiMessage
     received_at: datetime
     session: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceivedBatch:
+    """AMI events that arrived together (within a millisecond) on one connection, in order.
+
+    The hot path reads batches: one timestamp and one hand-over per batch instead of per event.
+    """
+
+    pbx: str
+    session: int
+    received_at: datetime
+    messages: list[AmiMessage]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +84,94 @@ class ActionResult:
     def message(self) -> str:
         """Return Asterisk's ``Message`` header ('' if none)."""
         return self.response.get("Message") or ""
+
+
+SpyMode = Literal["listen", "whisper", "barge"]
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelInfo:
+    """One live channel as ``CoreShowChannels`` lists it."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+    state: int
+    context: str
+    exten: str
+    caller_id: str
+    application: str
+    duration: str
+    bridge_id: str | None
+
+    @classmethod
+    def from_message(cls, msg: AmiMessage) -> ChannelInfo:
+        """Read a ``CoreShowChannel`` event (Channel/Uniqueid/Linkedid are required)."""
+        return cls(
+            channel=msg.require("Channel"),
+            uniqueid=msg.require("Uniqueid"),
+            linkedid=msg.require("Linkedid"),
+            state=_int(msg.get("ChannelState")),
+            context=msg.get("Context") or "",
+            exten=msg.get("Exten") or "",
+            caller_id=msg.get("CallerIDNum") or "",
+            application=msg.get("Application") or "",
+            duration=msg.get("Duration") or "",
+            bridge_id=msg.get("BridgeId") or None,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BridgeInfo:
+    """One bridge as ``BridgeList`` lists it."""
+
+    bridge_id: str
+    bridge_type: str
+    technology: str
+    channels: int
+
+    @classmethod
+    def from_message(cls, msg: AmiMessage) -> BridgeInfo:
+        """Read a ``BridgeListItem`` event (BridgeUniqueid is required)."""
+        return cls(
+            bridge_id=msg.require("BridgeUniqueid"),
+            bridge_type=msg.get("BridgeType") or "",
+            technology=msg.get("BridgeTechnology") or "",
+            channels=_int(msg.get("BridgeNumChannels")),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueSummaryInfo:
+    """One queue's counters as ``QueueSummary`` lists them."""
+
+    queue: str
+    logged_in: int
+    available: int
+    callers: int
+    hold_time: int
+    talk_time: int
+    longest_hold_time: int
+
+    @classmethod
+    def from_message(cls, msg: AmiMessage) -> QueueSummaryInfo:
+        """Read a ``QueueSummary`` event (Queue is required)."""
+        return cls(
+            queue=msg.require("Queue"),
+            logged_in=_int(msg.get("LoggedIn")),
+            available=_int(msg.get("Available")),
+            callers=_int(msg.get("Callers")),
+            hold_time=_int(msg.get("HoldTime")),
+            talk_time=_int(msg.get("TalkTime")),
+            longest_hold_time=_int(msg.get("LongestHoldTime")),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +198,10 @@ class AmiGateway(Protocol):
 
     def events(self) -> AsyncIterator[ReceivedEvent]:
         """Yield every event received, in order, across reconnects."""
+        ...
+
+    def batches(self) -> AsyncIterator[ReceivedBatch]:
+        """Yield the same events as :meth:`events`, grouped as they arrived (the fast path)."""
         ...
 
     def health(self) -> GatewayHealth:
@@ -127,4 +241,26 @@ class AmiGateway(Protocol):
 
     async def status(self) -> tuple[AmiMessage, ...]:
         """Return one CoreShowChannel event per live channel."""
+        ...
+
+
+class Lease(Protocol):
+    """A lease on one named resource (a PBX connection) shared by several processes."""
+
+    holder_id: str  # who this process is, e.g. "host:pid:random"
+
+    async def acquire(self) -> bool:
+        """Take the lease if nobody holds it; True if this process holds it now."""
+        ...
+
+    async def renew(self) -> bool:
+        """Extend the lease; False if this process does not hold it any more."""
+        ...
+
+    async def release(self) -> None:
+        """Give the lease up (only if this process holds it)."""
+        ...
+
+    async def holder(self) -> str | None:
+        """Who holds the lease now (None: nobody)."""
         ...

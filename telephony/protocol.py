@@ -26,6 +26,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_new = object.__new__
+_LOWERED: dict[str, str] = {}  # header name as the code spells it -> lower case (lookups)
+_setattr = object.__setattr__
+
 BANNER_PREFIX: Final = "Asterisk Call Manager/"
 _END_COMMAND: Final = "--END COMMAND--"
 # A peer that never sends an empty line must not make us buffer without bound.
@@ -57,8 +61,10 @@ class AmiMessage:
     @classmethod
     def with_index(cls, headers: tuple[tuple[str, str], ...], index: dict[str, str]) -> AmiMessage:
         """A message whose lower-case lookup index is already known (lower name -> first value)."""
-        message = cls(headers)
-        object.__setattr__(message, "_index", index)
+        # The conversion hot path: skip the dataclass __init__ (frozen: one setattr per field).
+        message: AmiMessage = _new(cls)
+        _setattr(message, "headers", headers)
+        _setattr(message, "_index", index)
         return message
 
     def _lookup(self) -> dict[str, str]:
@@ -85,7 +91,13 @@ class AmiMessage:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """Return the first value of header ``name`` (case-insensitive) or ``default``."""
-        return self._lookup().get(name.lower(), default)
+        index = self._index
+        key = _LOWERED.get(name)
+        if key is None:
+            key = name.lower()
+            if len(_LOWERED) < 4096:  # header names are few; never grow without bound
+                _LOWERED[name] = key
+        return (index if index is not None else self._lookup()).get(key, default)
 
     def require(self, name: str) -> str:
         """Return the first value of header ``name`` or raise :class:`MissingHeader`."""
@@ -123,7 +135,8 @@ class AmiMessage:
     @property
     def event(self) -> str | None:
         """Return the ``Event`` header."""
-        return self.get("Event")
+        index = self._index
+        return (index if index is not None else self._lookup()).get("event")
 
     @property
     def response(self) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Base, utcnow
@@ -59,6 +59,13 @@ class CallRecordRow(Base):
     # True when the call ended while the AMI connection was down (times are then approximate).
     vanished: Mapped[bool] = mapped_column(Boolean, default=False)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The agent's disposition, copied here by the console (dialer) whenever it is given.
+    disposition_code: Mapped[str | None] = mapped_column(String(32), default=None)
+    disposition_notes: Mapped[str | None] = mapped_column(Text, default=None)
+    disposition_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    disposition_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class AgentPhone(Base):

@@ -10,24 +10,38 @@ stored (database down) is kept and retried until it is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 from crm_core.bus.events import Event, utcnow
+from crm_core.bus.fanout import SubscriptionGap
 from crm_core.bus.ports import EventBus
 from telephony.errors import TelephonyError
-from telephony.events import CallEnded
-from telephony.models import AgentDirectory, TrackerSnapshot
+from telephony.events import AgentStateChanged, CallEnded, TelephonyEvent
+from telephony.leader import Leadership
+from telephony.mirror import CallMirror
+from telephony.models import (
+    WRAP_UP_REASON,
+    AgentDirectory,
+    AgentState,
+    DialplanLocations,
+    TrackerSnapshot,
+)
 from telephony.ports import (
     ActionResult,
     AmiGateway,
+    BridgeInfo,
+    ChannelInfo,
     GatewayHealth,
     GatewayStatus,
     OriginateSpec,
+    QueueSummaryInfo,
+    SpyMode,
 )
 from telephony.protocol import AmiMessage
 from telephony.store import CallStore
@@ -72,6 +86,59 @@ class RuntimeGateway(AmiGateway, Protocol):
         """Stop recording a channel."""
         ...
 
+    async def mixmonitor_mute(
+        self, channel: str, muted: bool, *, direction: str = "both"
+    ) -> ActionResult:
+        """Pause or resume a running recording."""
+        ...
+
+    async def atxfer(self, channel: str, context: str, exten: str) -> ActionResult:
+        """Start an attended transfer."""
+        ...
+
+    async def setvar(self, channel: str, variable: str, value: str) -> ActionResult:
+        """Set a channel variable."""
+        ...
+
+    async def play_dtmf(self, channel: str, digit: str, *, duration_ms: int = 0) -> ActionResult:
+        """Play one DTMF digit on a channel."""
+        ...
+
+    async def user_event(self, name: str, headers: Mapping[str, str] | None = None) -> ActionResult:
+        """Broadcast a UserEvent."""
+        ...
+
+    async def chanspy(
+        self,
+        supervisor_interface: str,
+        spied_channel: str,
+        mode: SpyMode,
+        *,
+        caller_id: str | None = None,
+        timeout_s: float = 30.0,
+        variables: Mapping[str, str] | None = None,
+    ) -> ActionResult:
+        """Ring the supervisor, then spy on a channel."""
+        ...
+
+    async def core_show_channels(self) -> tuple[ChannelInfo, ...]:
+        """Every live channel, typed."""
+        ...
+
+    async def bridge_list(self, bridge_type: str | None = None) -> tuple[BridgeInfo, ...]:
+        """Every bridge, typed."""
+        ...
+
+    async def queue_penalty(
+        self, interface: str, penalty: int, *, queue: str | None = None
+    ) -> ActionResult:
+        """Change a member's penalty."""
+        ...
+
+    async def queue_summary(self, queue: str | None = None) -> tuple[QueueSummaryInfo, ...]:
+        """Per-queue counters, typed."""
+        ...
+
     async def start(self) -> None:
         """Start connecting in the background."""
         ...
@@ -102,8 +169,15 @@ class PbxRuntime:
         *,
         directory: LiveAgentDirectory | None = None,
         clock: Callable[[], datetime] = utcnow,
+        locations: DialplanLocations | None = None,
+        wrap_up_s: float = 0.0,
     ) -> None:
         self.directory = directory  # the one the tracker was built with, when it can change
+        self.mirror = CallMirror(name)
+        self._mirrored = asyncio.Event()
+        self.leadership: Leadership | None = None  # set by the wiring when processes elect
+        self.locations = locations or DialplanLocations()
+        self.wrap_up_s = wrap_up_s
         self.name = name
         self.gateway = gateway
         self.tracker = tracker
@@ -114,20 +188,110 @@ class PbxRuntime:
         self._unsaved: list[CallEnded] = []
         # ActionID -> the caller waiting for that Originate's OriginateResponse
         self._originates: dict[str, asyncio.Future[AmiMessage]] = {}
+        # wrap-up: agents to pause now, and when each agent's wrap-up ends (loop time)
+        self._wrap_start: list[str] = []
+        self._wrap_deadlines: dict[str, float] = {}
+        self._wrap_wake = asyncio.Event()
 
     def health(self) -> GatewayHealth:
         """The gateway's health."""
         return self.gateway.health()
 
+    @property
+    def synced_session(self) -> int:
+        """The gateway sync epoch (connection or post-gap) the tracker was last rebuilt for."""
+        return self._synced_session
+
+    @property
+    def is_leader(self) -> bool:
+        """True if this process owns the PBX connection (always, without leader election)."""
+        return self.leadership is None or self.leadership.is_leader
+
     def snapshot(self) -> TrackerSnapshot:
-        """Calls and agents as the tracker sees them now."""
-        return self.tracker.snapshot()
+        """Calls and agents now: the tracker's in the leader, the bus mirror's in a follower."""
+        if self.is_leader:
+            return self.tracker.snapshot()
+        return self.mirror.snapshot()
+
+    async def wait_mirrored(self, check: Callable[[TrackerSnapshot], bool]) -> TrackerSnapshot:
+        """Wait until the bus mirror shows what ``check`` wants; return that snapshot."""
+        while not check(snapshot := self.mirror.snapshot()):
+            self._mirrored.clear()
+            await self._mirrored.wait()
+        return snapshot
+
+    async def run_mirror(self) -> None:
+        """Follow the bus into the mirror that followers answer from (supervised task)."""
+        while True:
+            try:
+                async with self._bus.subscribe(TelephonyEvent, maxsize=10_000) as sub:
+                    while True:
+                        self.mirror.apply(await sub.get())
+                        self._mirrored.set()
+            except SubscriptionGap:
+                # Events were lost: what we show may be stale until the calls' next events.
+                log.warning("PBX %s: bus mirror missed events", self.name)
 
     async def _emit(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, CallEnded):
                 await self._save(event)
+            elif isinstance(event, AgentStateChanged):
+                self._wrap_up_follow(event)
             await self._bus.publish(event)
+
+    # -- wrap-up ----------------------------------------------------------------------------
+
+    def _wrap_up_follow(self, event: AgentStateChanged) -> None:
+        """Start wrap-up when an agent's call ends; time it while the agent is in wrap-up."""
+        agent = event.agent_id
+        if event.state is AgentState.WRAP_UP:
+            if self.wrap_up_s > 0 and agent not in self._wrap_deadlines:
+                loop = asyncio.get_running_loop()
+                self._wrap_deadlines[agent] = loop.time() + self.wrap_up_s
+                self._wrap_wake.set()
+            return
+        self._wrap_deadlines.pop(agent, None)
+        if (
+            self.wrap_up_s > 0
+            and event.previous is AgentState.ON_CALL
+            and event.state is AgentState.READY
+        ):
+            self._wrap_start.append(agent)
+            self._wrap_wake.set()
+
+    async def run_wrap_up(self) -> None:
+        """Pause agents for wrap-up after their calls and unpause them when it is over."""
+        loop = asyncio.get_running_loop()
+        while True:
+            starting, self._wrap_start = self._wrap_start, []
+            for agent in starting:
+                await self._wrap_up_pause(agent, True)
+            now = loop.time()
+            for agent in [a for a, due in self._wrap_deadlines.items() if due <= now]:
+                del self._wrap_deadlines[agent]
+                await self._wrap_up_pause(agent, False)
+            self._wrap_wake.clear()
+            if self._wrap_start:
+                continue
+            delay = min(self._wrap_deadlines.values(), default=now + 3600) - loop.time()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(delay, 0)):
+                    await self._wrap_wake.wait()
+
+    async def _wrap_up_pause(self, agent: str, paused: bool) -> None:
+        """QueuePause the agent's phone on this PBX for wrap-up (or end it)."""
+        try:
+            phones = await self.store.agent_interfaces(self.name)
+            for interface in (i for i, uid in phones.items() if uid == agent):
+                reason = WRAP_UP_REASON if paused else ""
+                await self.gateway.queue_pause(interface, paused, reason=reason)
+                log.info("agent %s: wrap-up %s on %s", agent, "on" if paused else "off", self.name)
+        except TelephonyError as err:
+            # e.g. the agent logged out meanwhile (Interface not found): nothing to wrap up.
+            log.info("agent %s: wrap-up %s not applied on %s: %s", agent, paused, self.name, err)
+        except Exception:
+            log.exception("agent %s: wrap-up on %s failed", agent, self.name)
 
     async def _save(self, event: CallEnded) -> None:
         try:
@@ -139,12 +303,17 @@ class PbxRuntime:
 
     async def run_events(self) -> None:
         """Consume the gateway's events forever (supervised task)."""
-        async for received in self.gateway.events():
-            if received.session > self._synced_session:
+        apply = self.tracker.apply
+        async for batch in self.gateway.batches():
+            if batch.session > self._synced_session:
                 await self.resync()
-            if received.message.event == "OriginateResponse":
-                self._answer_originate(received.message)
-            await self._emit(self.tracker.apply(received.message, received.received_at))
+            at = batch.received_at
+            for message in batch.messages:
+                if message.event == "OriginateResponse":
+                    self._answer_originate(message)
+                events = apply(message, at)
+                if events:  # most AMI events change nothing the platform shows
+                    await self._emit(events)
 
     def _answer_originate(self, msg: AmiMessage) -> None:
         waiter = self._originates.get(msg.get("ActionID") or "")

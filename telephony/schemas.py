@@ -26,15 +26,58 @@ __all__ = [
     "QueueOut",
     "QueuesOut",
     "RecordingIn",
+    "SpyIn",
+    "SpyOut",
+    "TransferIn",
+    "TransferOut",
 ]
 
 
 class RecordingIn(BaseModel):
-    """Start or stop recording the call."""
+    """Start or stop recording the call; pause/resume it (e.g. while taking a card payment)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["start", "stop"]
+    action: Literal["start", "stop", "pause", "resume"]
+
+
+class TransferIn(BaseModel):
+    """Where to send the caller: a queue (name), an agent (user id) or a phone number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target_type: Literal["queue", "agent", "number"]
+    target: str = Field(min_length=1, max_length=64)
+    mode: Literal["blind", "attended"] = "blind"
+
+
+class TransferOut(BaseModel):
+    """The PBX accepted the transfer; a call_update/CallTransferred follows when it happens."""
+
+    call_id: str
+    status: Literal["transferring"]
+    mode: str
+    target_type: str
+    target: str
+    channel: str
+
+
+class SpyIn(BaseModel):
+    """Listen (silent), whisper (to the agent only) or barge in (both hear you)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["listen", "whisper", "barge"]
+
+
+class SpyOut(BaseModel):
+    """Your phone rings; answer it to start listening."""
+
+    call_id: str
+    status: Literal["spying"]
+    mode: str
+    phone: str
+    spied_channel: str
 
 
 class CallActionOut(BaseModel):
@@ -78,6 +121,10 @@ class CallOut(BaseModel):
     recording_file: str | None
     transferred: bool
     vanished: bool
+    disposition_code: str | None = None
+    disposition_notes: str | None = None
+    disposition_user_id: int | None = None
+    disposition_at: datetime | None = None
 
 
 class ActiveCallOut(BaseModel):

@@ -15,6 +15,7 @@ from crm_core.bus.events import Event
 from telephony.calls import CallRecord, informative
 from telephony.events import (
     CallStarted,
+    CallTransferred,
 )
 from telephony.models import (
     AgentDirectory,
@@ -234,6 +235,30 @@ class CallTracker(QueueBridgeHandlers):
             if call.direction is CallDirection.INBOUND:
                 return []
             return self._ringing(call, dest, at, channel=h["DestChannel"])
+        out: list[Event] = []
+        src = call.leg_of(msg.get("Channel") or "")
+        if (
+            src is not None
+            and src.role is LegRole.CUSTOMER
+            and not src.late
+            and call.answered_at is not None
+            and call.state is not CallState.TRANSFERRED
+        ):
+            # The customer's own channel dials after the call was answered: it was sent
+            # elsewhere (AMI Redirect, i.e. a blind transfer, to an agent or a number).
+            call.transferred = True
+            call.state = CallState.TRANSFERRED
+            out.append(
+                CallTransferred(
+                    occurred_at=at,
+                    pbx=self.pbx,
+                    call_id=call.call_id,
+                    kind="blind",
+                    from_agent_id=call.agent_id,
+                    to_agent_id=dest.agent_id,
+                    to_extension=msg.get("DestExten") or None,
+                )
+            )
         if dest.role is LegRole.CUSTOMER and call.called_number is None:
             call.called_number = _num(msg.get("DestExten"))
         if (
@@ -242,7 +267,7 @@ class CallTracker(QueueBridgeHandlers):
             and not any(leg.role is LegRole.CUSTOMER for leg in call.legs.values())
         ):
             call.direction = CallDirection.INTERNAL
-        return self._ringing(
+        return out + self._ringing(
             call, dest, at, caller_id=_num(msg.get("CallerIDNum")), channel=h["DestChannel"]
         )
 

@@ -108,6 +108,7 @@ class TrackerCore:
             agent_id = self._directory.agent_for_interface(interface)
             role = LegRole.AGENT if agent_id else LegRole.CUSTOMER
             leg = call.legs[key] = LegRecord(key, interface, role, agent_id)
+            leg.late = call.answered_at is not None
         if channel not in call.channels:
             call.channels[channel] = ChannelRecord(channel, uniqueid, key)
             leg.channels.append(channel)

@@ -209,13 +209,32 @@ class QueueBridgeHandlers(TrackerCore):
         call.transferred = True
         call.state = CallState.TRANSFERRED
         kind = "blind" if msg.event == "BlindTransfer" else "attended"
+        transferer = call.leg_of(
+            msg.get("OrigTransfererChannel") or msg.get("TransfererChannel") or ""
+        )
+        from_agent = transferer.agent_id if transferer is not None else call.agent_id
+        target = call.leg_of(msg.get("TransferTargetChannel") or "")
+        if target is None or not target.agent_id:
+            # The target channel may be a Local channel in front of the agent's seat: take the
+            # agent leg that answered the consultation.
+            target = next(
+                (
+                    leg
+                    for leg in reversed(call.legs.values())
+                    if leg.late and leg.agent_id and leg.answered and not leg.ended
+                ),
+                target,
+            )
+        if target is not None and target.agent_id:
+            call.agent_id = target.agent_id
         return [
             CallTransferred(
                 occurred_at=at,
                 pbx=self.pbx,
                 call_id=call.call_id,
                 kind=kind,
-                from_agent_id=call.agent_id,
+                from_agent_id=from_agent,
+                to_agent_id=target.agent_id if target is not None else None,
                 to_extension=msg.get("Extension"),
             )
         ]

@@ -17,7 +17,13 @@ from crm_core.db import session_scope
 from telephony.api import RUNTIMES
 from telephony.events import CallEnded, CallRinging
 from telephony.models import AgentDirectory, CallDirection, CallOutcome, HangupParty
-from telephony.ports import GatewayHealth, GatewayStatus, OriginateSpec, ReceivedEvent
+from telephony.ports import (
+    GatewayHealth,
+    GatewayStatus,
+    OriginateSpec,
+    ReceivedBatch,
+    ReceivedEvent,
+)
 from telephony.protocol import AmiMessage
 from telephony.records import AgentPhone, CallRecordRow
 from telephony.runtime import PbxRuntime, queue_summary
@@ -187,6 +193,15 @@ class ScriptedGateway:
     async def events(self) -> AsyncIterator[ReceivedEvent]:
         while True:
             yield await self.queue.get()
+
+    async def batches(self) -> AsyncIterator[ReceivedBatch]:
+        async for event in self.events():
+            yield ReceivedBatch(
+                pbx=event.pbx,
+                session=event.session,
+                received_at=event.received_at,
+                messages=[event.message],
+            )
 
     def health(self) -> GatewayHealth:
         return GatewayHealth(pbx=self.pbx, status=GatewayStatus.CONNECTED, sessions=self.sessions)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -11,9 +11,13 @@ from aiohttp import web
 from crm_core.appkeys import BUS, POLICIES, SESSIONS, SETTINGS, SUPERVISOR
 from crm_core.httpapi import ApiRegistry
 from crm_core.settings import PbxConnection
+from crm_core.supervisor import TaskSupervisor
 from telephony import api as telephony_api
 from telephony.adapters.ami import AmiConfig, PanoramiskGateway
-from telephony.ports import GatewayStatus
+from telephony.adapters.redis_lease import RedisLease, redis_client
+from telephony.leader import Leadership, LocalLease, holder_id
+from telephony.models import DialplanLocations
+from telephony.ports import GatewayStatus, Lease
 from telephony.runtime import LiveAgentDirectory, PbxRuntime, RuntimeGateway
 from telephony.store import CallStore
 from telephony.tracker import CallTracker
@@ -43,11 +47,26 @@ def real_gateway(pbx: PbxConnection) -> RuntimeGateway:
 
 def _health_check(runtime: PbxRuntime) -> HealthCheck:
     async def check() -> dict[str, Any]:
+        leadership = runtime.leadership
+        leader = leadership.leader if leadership is not None else None
+        if not runtime.is_leader:
+            # Another process owns the AMI connection; this one serves from the bus.
+            return {
+                "status": "ok",
+                "detail": f"follower: the PBX connection is held by {leader or 'nobody yet'}",
+                "leader": leader,
+                "is_leader": False,
+            }
         h = runtime.health()
+        detail = f"{h.status.value}: {h.detail}"
+        if h.lost_events:
+            detail += f"; {h.lost_events} events lost to overflow (state resynced)"
         return {
             "status": "ok" if h.status is GatewayStatus.CONNECTED else "down",
-            "detail": f"{h.status.value}: {h.detail}",
+            "detail": detail,
             "since": h.since.isoformat() if h.since else None,
+            "leader": leader,
+            "is_leader": True,
         }
 
     return check
@@ -61,13 +80,20 @@ def install(app: web.Application, api: ApiRegistry, factory: GatewayFactory | No
 
 
 async def telephony_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Start a runtime per configured PBX; stop them on shutdown (a cleanup context)."""
+    """Start a runtime per configured PBX; stop them on shutdown (a cleanup context).
+
+    With Redis, the processes elect one leader per PBX (a lease in Redis): only the leader
+    connects to the PBX; the others serve the API from the bus (see ``telephony/leader.py``).
+    """
     settings = app[SETTINGS]
     supervisor = app[SUPERVISOR]
     telephony_api.register_policies(app[POLICIES])
     store = CallStore(app[SESSIONS], region=settings.default_region)
     runtimes = app[telephony_api.RUNTIMES]
     tasks: list[str] = []
+    redis = redis_client(settings.redis_url.get_secret_value()) if settings.redis_url else None
+    me = holder_id()
+    leaderships: list[Leadership] = []
     try:
         for pbx in settings.pbx:
             gateway = app[GATEWAY_FACTORY](pbx)
@@ -79,23 +105,69 @@ async def telephony_ctx(app: web.Application) -> AsyncIterator[None]:
                 app[BUS],
                 store,
                 directory=agents,
+                locations=DialplanLocations(
+                    number_context=pbx.context,
+                    agent_context=pbx.agent_context,
+                    transfer_queue_context=pbx.transfer_queue_context,
+                    transfer_agent_context=pbx.transfer_agent_context,
+                ),
+                wrap_up_s=settings.wrap_up_seconds,
             )
             runtimes[pbx.name] = runtime
-            await gateway.start()
-            for kind, fn in (
-                ("events", runtime.run_events),
-                ("resync", runtime.run_resyncs),
-                ("retry", runtime.run_retries),
-            ):
+            lease: Lease = (
+                RedisLease(
+                    redis,
+                    f"{settings.redis_prefix}pbx-leader:{pbx.name}",
+                    me,
+                    settings.pbx_leader_ttl_seconds,
+                )
+                if redis is not None
+                else LocalLease(me)
+            )
+            elected, deposed = _lead(runtime, supervisor)
+            leadership = Leadership(
+                pbx.name,
+                lease,
+                ttl_s=settings.pbx_leader_ttl_seconds,
+                on_elected=elected,
+                on_deposed=deposed,
+            )
+            runtime.leadership = leadership
+            leaderships.append(leadership)
+            for kind, fn in (("mirror", runtime.run_mirror), ("leader", leadership.run)):
                 name = f"pbx:{pbx.name}:{kind}"
                 supervisor.start(name, fn)
                 tasks.append(name)
             app[HEALTH_CHECKS][f"pbx:{pbx.name}"] = _health_check(runtime)
-            log.info("PBX %s: connecting to %s", pbx.name, pbx.ami_url.redacted())
+            log.info("PBX %s: %s", pbx.name, pbx.ami_url.redacted())
         yield
     finally:
         for name in tasks:
             await supervisor.cancel(name)
+        for leadership in leaderships:
+            await leadership.release()
         for runtime in runtimes.values():
             await runtime.gateway.stop()
         runtimes.clear()
+        if redis is not None:
+            await redis.aclose()
+
+
+def _lead(
+    runtime: PbxRuntime, supervisor: TaskSupervisor
+) -> tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]:
+    """What to do when this process becomes (or stops being) the PBX's leader."""
+    names = [f"pbx:{runtime.name}:{kind}" for kind in ("events", "resync", "retry", "wrapup")]
+    runs = (runtime.run_events, runtime.run_resyncs, runtime.run_retries, runtime.run_wrap_up)
+
+    async def elected() -> None:
+        await runtime.gateway.start()
+        for name, fn in zip(names, runs, strict=True):
+            supervisor.start(name, fn)
+
+    async def deposed() -> None:
+        for name in names:
+            await supervisor.cancel(name)
+        await runtime.gateway.stop()
+
+    return elected, deposed

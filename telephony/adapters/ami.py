@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from time import monotonic
 from typing import Any
 
 from panoramisk.actions import Action
@@ -27,7 +29,7 @@ from panoramisk.ami_protocol import AMIProtocol
 
 from crm_core.bus.events import utcnow
 from telephony.actions import AmiActions
-from telephony.adapters.panoramisk_compat import QuietManager, to_ami_message
+from telephony.adapters.panoramisk_compat import QuietManager, store_to_message, to_ami_message
 from telephony.errors import (
     AmiActionFailed,
     AmiLoginFailed,
@@ -39,6 +41,7 @@ from telephony.ports import (
     ActionResult,
     GatewayHealth,
     GatewayStatus,
+    ReceivedBatch,
     ReceivedEvent,
 )
 
@@ -47,6 +50,8 @@ __all__ = ["AmiConfig", "PanoramiskGateway", "to_ami_message"]
 logger = logging.getLogger(__name__)
 
 _NO_CHANNEL = ("No such channel", "Channel does not exist")
+_NO_HEADER = (None, None)
+_BATCH_SPAN = 0.001  # seconds of arrivals that share one batch (and one timestamp)
 
 
 IGNORED_EVENTS: frozenset[str] = frozenset(
@@ -62,6 +67,9 @@ IGNORED_EVENTS: frozenset[str] = frozenset(
         "LocalOptimizationBegin",
         "LocalOptimizationEnd",
         "DialState",
+        # BridgeEnter/BridgeLeave carry what the tracker reads; creation/destruction do not.
+        "BridgeCreate",
+        "BridgeDestroy",
         "Cdr",
         "CEL",
         "SuccessfulAuth",
@@ -111,13 +119,23 @@ class PanoramiskGateway(AmiActions):
         self._detail = "not started"
         self._since: datetime | None = clock()
         self._sessions = 0
-        self._queue: asyncio.Queue[ReceivedEvent] = asyncio.Queue(config.queue_size)
+        # Arrived events, batched; ``_open`` still takes events, ``_buffered`` counts them all.
+        self._batches: deque[ReceivedBatch] = deque()
+        self._open: ReceivedBatch | None = None
+        self._open_at = 0.0
+        self._buffered = 0
+        self._ready = asyncio.Event()
+        self._max_buffered = config.queue_size
+        self._ignored_events = config.ignored_events
+        self._kept_vars = config.kept_variables
         self._lost = asyncio.Event()
         self._connected = asyncio.Event()
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Future[Any]] = set()
         self._dropped = 0
+        self._gap = False
+        self._gaps = 0
         self._received = 0
         self._ignored = 0
 
@@ -166,6 +184,7 @@ class PanoramiskGateway(AmiActions):
             detail=self._detail,
             since=self._since,
             sessions=self._sessions,
+            lost_events=self._dropped,
         )
 
     def _set(self, status: GatewayStatus, detail: str) -> None:
@@ -275,18 +294,6 @@ class PanoramiskGateway(AmiActions):
 
     # -- events ---------------------------------------------------------------------------------
 
-    def _wanted(self, message: Mapping[str, Any]) -> bool:
-        # Read panoramisk's lower-cased store directly: this runs for every event.
-        store = getattr(message, "_store", None)
-        if not isinstance(store, dict):
-            return True
-        name = store.get("event", (None, None))[1]
-        if name in self._config.ignored_events:
-            return False
-        if name == "VarSet":
-            return store.get("variable", (None, None))[1] in self._config.kept_variables
-        return True
-
     @property
     def received(self) -> int:
         """Events received since start, ignored ones included."""
@@ -298,28 +305,97 @@ class PanoramiskGateway(AmiActions):
         return self._ignored
 
     def _on_event(self, _manager: object, message: Mapping[str, Any]) -> None:
+        # Runs for every event: read panoramisk's lower-cased store (key -> (Key, value))
+        # directly, drop what the platform never reads before converting anything.
         self._received += 1
-        if not self._wanted(message):
-            self._ignored += 1
-            return
-        event = ReceivedEvent(
-            pbx=self.pbx,
-            message=to_ami_message(message),
-            received_at=self._clock(),
-            session=self._sessions,
-        )
-        if event.message.event == "Shutdown":
-            logger.warning("AMI %s: PBX is shutting down", self.pbx)
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
+        store = getattr(message, "_store", None)
+        if isinstance(store, dict):
+            name = store.get("event", _NO_HEADER)[1]
+            if name in self._ignored_events or (
+                name == "VarSet" and store.get("variable", _NO_HEADER)[1] not in self._kept_vars
+            ):
+                self._ignored += 1
+                return
+        if self._buffered >= self._max_buffered:
+            # The consumer is too slow: the stream gets a hole. Consumers rebuild their state
+            # (Status/QueueStatus) once they reach it, so nothing that matters is lost.
             self._dropped += 1
-            logger.error("AMI %s: event queue full, dropped %d events", self.pbx, self._dropped)
+            if not self._gap:
+                self._gap = True
+                logger.error(
+                    "AMI %s: event queue full (%d); dropping events until the consumer catches "
+                    "up, then the state is rebuilt from the PBX",
+                    self.pbx,
+                    self._max_buffered,
+                )
+            return
+        if self._gap:
+            self._close_gap()
+        now = monotonic()
+        batch = self._open
+        if batch is None or now - self._open_at > _BATCH_SPAN or batch.session != self._sessions:
+            # One timestamp per millisecond of arrivals (a TCP read holds many events).
+            batch = ReceivedBatch(
+                pbx=self.pbx, session=self._sessions, received_at=self._clock(), messages=[]
+            )
+            self._batches.append(batch)
+            self._open, self._open_at = batch, now
+            self._ready.set()
+        msg = store_to_message(store) if isinstance(store, dict) else to_ami_message(message)
+        batch.messages.append(msg)
+        self._buffered += 1
+        if msg.event == "Shutdown":
+            logger.warning("AMI %s: PBX is shutting down", self.pbx)
+
+    def _close_gap(self) -> None:
+        """Start a new sync epoch after lost events: what follows carries a higher session."""
+        self._gap = False
+        self._gaps += 1
+        self._sessions += 1
+        logger.warning(
+            "AMI %s: %d events lost in %d gap(s); resynchronising from Status/QueueStatus",
+            self.pbx,
+            self._dropped,
+            self._gaps,
+        )
+        self._changed.set()
+
+    @property
+    def lost_events(self) -> int:
+        """Events dropped because the event queue was full (each gap triggers a resync)."""
+        return self._dropped
+
+    async def batches(self) -> AsyncIterator[ReceivedBatch]:
+        """Yield the events as they arrived, a batch at a time, in order, across reconnects.
+
+        After events were lost (queue full), the first batch behind the hole has a higher
+        ``session`` (as after a reconnect); if none comes, ``health().sessions`` rises once the
+        buffer is drained, so that the consumer resynchronises either way.
+        """
+        pending = self._batches
+        while True:
+            if not pending:
+                if self._gap:
+                    self._close_gap()
+                while not pending:
+                    self._ready.clear()
+                    await self._ready.wait()
+            batch = pending.popleft()
+            if batch is self._open:
+                self._open = None
+            self._buffered -= len(batch.messages)
+            yield batch
 
     async def events(self) -> AsyncIterator[ReceivedEvent]:
         """Yield every event received, in order, across reconnects."""
-        while True:
-            yield await self._queue.get()
+        async for batch in self.batches():
+            for message in batch.messages:
+                yield ReceivedEvent(
+                    pbx=batch.pbx,
+                    message=message,
+                    received_at=batch.received_at,
+                    session=batch.session,
+                )
 
     # -- actions --------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from panoramisk import Manager
 
 from telephony.protocol import AmiMessage
 
-__all__ = ["QuietManager", "to_ami_message"]
+__all__ = ["QuietManager", "store_to_message", "to_ami_message"]
 
 
 def to_ami_message(message: Mapping[str, Any]) -> AmiMessage:
@@ -18,8 +18,32 @@ def to_ami_message(message: Mapping[str, Any]) -> AmiMessage:
     store = getattr(message, "_store", None)
     if not isinstance(store, dict):
         return _generic(message.items())
-    # The hot path of every event: panoramisk's dict keeps lower-cased key -> (key, value), in
-    # arrival order, which gives our pairs and our lookup index in one pass without lower().
+    return store_to_message(store)
+
+
+def store_to_message(store: dict[str, tuple[str, Any]]) -> AmiMessage:
+    """Convert panoramisk's internal store (lower-cased key -> (Key, value)) to our message."""
+    # The hot path of every event: panoramisk's dict keeps lower-cased key -> (key, value) in
+    # arrival order, which gives our pairs (the very same tuples: no new allocation) and our
+    # lookup index in one pass, without lower().
+    pairs: list[tuple[str, str]] = []
+    index: dict[str, str] = {}
+    for lowered, pair in store.items():
+        value = pair[1]
+        if value.__class__ is not str:
+            return _with_repeats(store)  # repeated headers (Variable...) or command output
+        pairs.append(pair)
+        index[lowered] = value
+    # Event/Response first, as on the wire (an OriginateResponse has both).
+    if "event" in index:
+        if "response" in index or pairs[0][0].lower() != "event":
+            return _generic(store.values())
+    elif "response" in index and pairs[0][0].lower() != "response":
+        return _generic(store.values())
+    return AmiMessage.with_index(tuple(pairs), index)
+
+
+def _with_repeats(store: dict[str, tuple[str, Any]]) -> AmiMessage:
     pairs: list[tuple[str, str]] = []
     index: dict[str, str] = {}
     reorder = False

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from telephony.protocol import AmiMessage
+from telephony.sim.commands import COMMANDS as _COMMANDS
 from telephony.sim.dialplan import Dialplan, Leg, OriginateRequest, extension_exists
 from telephony.sim.engine import Chan, Pbx
 from telephony.sim.listing_actions import ListingActions
@@ -40,6 +41,10 @@ class ActionHandler:
             "mixmonitor": self.mix_monitor,
             "stopmixmonitor": self.stop_mix_monitor,
             "playdtmf": self.play_dtmf,
+            "mixmonitormute": self.mix_monitor_mute,
+            "atxfer": self.atxfer,
+            "bridgelist": self.bridge_list,
+            "listcommands": self.list_commands,
             "userevent": self.user_event,
             "command": self.command,
             "waitevent": self.wait_event,
@@ -232,6 +237,9 @@ class ActionHandler:
         cause = action.get("Cause") or "16"
         code = int(cause) if cause.isdigit() else 16
         send(response("Success", action.action_id, Message="Channel Hungup"))
+        if chan.xfer is not None:
+            # The transferer hangs up during an attended transfer: the transfer completes.
+            self.dialplan.complete_transfer(chan.xfer)
         pair = chan.pair
         if chan is pair.inner:
             pair.inner_hangup(code)
@@ -307,6 +315,7 @@ class ActionHandler:
         if not filename.startswith("/"):
             filename = f"/var/spool/asterisk/monitor/{filename}"
         send(response("Success", action.action_id))
+        chan.recording = True
         chan.set_var("MIXMONITOR_FILENAME", filename)
         chan.emit("MixMonitorStart")
 
@@ -317,7 +326,60 @@ class ActionHandler:
             send(response("Error", action.action_id, Message="No such channel"))
             return
         send(response("Success", action.action_id))
+        chan.recording = False
         chan.emit("MixMonitorStop")
+
+    async def mix_monitor_mute(self, action: AmiMessage, send: Send) -> None:
+        """MixMonitorMute: mute (State 1) or unmute (0) a recording; emits MixMonitorMute."""
+        aid = action.action_id
+        state, direction = action.get("State"), (action.get("Direction") or "").lower()
+        if not action.get("Channel"):
+            send(response("Error", aid, Message="No channel specified"))
+            return
+        if not state:
+            send(response("Error", aid, Message="No state specified"))
+            return
+        if not direction:
+            send(response("Error", aid, Message="No direction specified"))
+            return
+        if direction not in ("read", "write", "both"):
+            message = "Invalid direction specified. Must be read, write or both"
+            send(response("Error", aid, Message=message))
+            return
+        chan = self._chan(action)
+        if chan is None:
+            send(response("Error", aid, Message="No such channel"))
+            return
+        if not chan.recording:
+            send(response("Error", aid, Message="Cannot set mute flag"))
+            return
+        muted = state.lower() in TRUE
+        send(response("Success", aid))
+        chan.emit("MixMonitorMute", ("Direction", direction), ("State", "1" if muted else "0"))
+
+    async def atxfer(self, action: AmiMessage, send: Send) -> None:
+        """Atxfer: the transferer's new leg dials Exten@Context; completed when it hangs up."""
+        aid = action.action_id
+        if not action.get("Channel"):
+            send(response("Error", aid, Message="No channel specified"))
+            return
+        exten = action.get("Exten") or ""
+        if not exten:
+            send(response("Error", aid, Message="No extension specified"))
+            return
+        chan = self._chan(action)
+        if chan is None:
+            send(response("Error", aid, Message="Channel specified does not exist"))
+            return
+        send(response("Success", aid, Message="Atxfer successfully queued"))
+        context = action.get("Context") or chan.context
+        bridge = chan.bridge
+        peer = bridge.peer_of(chan) if bridge is not None else None
+        if bridge is None or peer is None or chan.xfer is not None:
+            return  # the feature's DTMF reaches a channel that is not bridged: nothing happens
+        if not extension_exists(context, exten):
+            return  # Asterisk plays "pbx-invalid" to the transferer; the call stays as it was
+        self.pbx.spawn(self.dialplan.consult(chan, peer, bridge, exten, context), owner=chan)
 
     async def play_dtmf(self, action: AmiMessage, send: Send) -> None:
         """PlayDTMF: the digit is heard by the other half of the Local channel."""
@@ -331,6 +393,24 @@ class ActionHandler:
         for event in ("DTMFBegin", "DTMFEnd"):
             hearer.emit(event, ("Digit", digit), ("Direction", "Received"), privilege="dtmf,all")
         hearer.dtmf.put_nowait(digit)
+
+    async def bridge_list(self, action: AmiMessage, send: Send) -> None:
+        """BridgeList: one BridgeListItem per bridge (as 01b), then BridgeListComplete."""
+        aid = action.action_id
+        wanted = action.get("BridgeType")
+        send(response("Success", aid, EventList="start", Message="Bridge listing will follow"))
+        bridges = [
+            b for b in self.pbx.bridges.values() if wanted is None or wanted.lower() == "basic"
+        ]
+        for bridge in bridges:
+            send(list_event("BridgeListItem", aid, *bridge.block("Bridge")))
+        send(complete("BridgeListComplete", aid, len(bridges)))
+
+    async def list_commands(self, action: AmiMessage, send: Send) -> None:
+        """ListCommands: one ``Name: synopsis  (Priv: ...)`` header per action (as 08)."""
+        names = sorted({*self._handlers, "login", "logoff", "challenge", "events", "filter"})
+        pairs = dict(_COMMANDS[n] for n in names if n in _COMMANDS)
+        send(response("Success", action.action_id, **pairs))
 
     async def user_event(self, action: AmiMessage, send: Send) -> None:
         """UserEvent: broadcast with every header of the action."""

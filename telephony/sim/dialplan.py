@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from telephony.protocol import AmiMessage
-from telephony.sim.engine import UNKNOWN, Bridge, Chan, LocalPair, Pbx, Progress
+from telephony.sim.engine import UNKNOWN, AttendedXfer, Bridge, Chan, LocalPair, Pbx, Progress
 from telephony.sim.legs import Leg
 from telephony.sim.parties import fax, fax_result, pstn, seat
 
@@ -20,7 +20,14 @@ __all__ = ["Dialplan", "Leg", "OriginateRequest", "known_context"]
 
 logger = logging.getLogger(__name__)
 
-CONTEXTS = frozenset({"agents", "customers", "pstn-sim", "from-pstn", "caller-sim", "fax", "test"})
+CONTEXTS = frozenset(
+    {"agents", "customers", "pstn-sim", "from-pstn", "caller-sim", "fax", "test",
+     "transfer-agent", "transfer-queue"}
+)  # fmt: skip
+# Additions to the reference dialplan for transfers (see docs/telephony.md):
+#   [transfer-agent]  exten => _X.,1,Dial(Local/${EXTEN}@agents,30)  same => n,Hangup()
+#   [transfer-queue]  exten => _[a-z].,1,Queue(${EXTEN},t,,,120)    same => n,Hangup()
+QUEUE_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 _FAILURE_REASON = {"busy": 5, "congestion": 8, "hangup": 1, "timeout": 3}
 
 
@@ -42,6 +49,10 @@ def extension_exists(context: str, exten: str) -> bool:
         return exten in ("send", "receive")
     if context == "test":
         return exten in ("echo", "record", "userevent")
+    if context == "transfer-agent":
+        return exten.isdigit()
+    if context == "transfer-queue":
+        return bool(exten) and exten[0].isalpha() and set(exten) <= QUEUE_NAME
     return False
 
 
@@ -142,6 +153,9 @@ class Dialplan:
         return AmiMessage(tuple(pairs))
 
     async def _application(self, pair: LocalPair, app: str, data: str) -> None:
+        if app.lower() == "chanspy":
+            await self._chanspy(pair, data)
+            return
         if app.lower() not in ("wait", "echo", "playback", "sendfax", "receivefax", "milliwatt"):
             # An unknown application: Asterisk hangs the channel up at once (07b).
             pair.outer_killed(0)
@@ -156,6 +170,31 @@ class Dialplan:
         seconds = float(data) if app.lower() == "wait" and _is_number(data) else 3600.0
         await self.pbx.sleep(seconds)
         pair.outer_killed(0)
+
+    async def _chanspy(self, pair: LocalPair, data: str) -> None:
+        """ChanSpy(prefix,options): spy on the first channel whose name starts with prefix."""
+        prefix, _, options = data.partition(",")
+        spyer = pair.outer
+        spyee = next(
+            (c for c in self.pbx.channels.values() if c.name.startswith(prefix) and c is not spyer),
+            None,
+        )
+        if spyee is None:
+            # Nothing to spy on: with option E/S ChanSpy ends at once.
+            pair.outer_killed(16)
+            return
+        self.pbx.emit("ChanSpyStart", [*spyer.block("Spyer"), *spyee.block("Spyee")], "call,all")
+        ended = asyncio.Event()
+        spyee.on_gone.append(ended.set)
+        spyer.on_gone.append(ended.set)
+        try:
+            await ended.wait()
+        finally:
+            spyee.on_gone.remove(ended.set)
+            spyer.on_gone.remove(ended.set)
+        self.pbx.emit("ChanSpyStop", [*spyer.block("Spyer"), *spyee.block("Spyee")], "call,all")
+        if "E" in options:
+            pair.outer_killed(16)
 
     async def _wait_answer(
         self, pair: LocalPair, timeout_s: float, dial_caller: Chan | None
@@ -201,6 +240,13 @@ class Dialplan:
             leg.hangup(16)
         elif context == "fax":
             await fax(self.pbx, leg, exten)
+        elif context == "transfer-agent":
+            cause = await self.dial(chan, exten, "agents", 30)
+            leg.hangup(cause)
+        elif context == "transfer-queue":
+            if self.queue_app is not None:
+                await self.queue_app(leg, exten, 120)
+            leg.hangup(16)
         else:
             leg.hangup(0)
 
@@ -269,6 +315,8 @@ class Dialplan:
         split = asyncio.Event()
 
         def on_leave(left: Chan) -> None:
+            if left.xfer is not None and left.xfer.original is bridge:
+                return  # the transferer steps out to consult a transfer target (Atxfer)
             if not split.is_set() and on_split is not None:
                 on_split(left)
             split.set()
@@ -284,6 +332,72 @@ class Dialplan:
             if member is a:
                 bridge.leave(member)
         return bridge
+
+    # -- attended transfer (Atxfer) ----------------------------------------------------------
+
+    async def consult(
+        self, transferer: Chan, transferee: Chan, original: Bridge, exten: str, context: str
+    ) -> None:
+        """The transferer leaves the call (the transferee hears music) and dials the target."""
+        xfer = AttendedXfer(transferer=transferer, transferee=transferee, original=original)
+        transferer.xfer = xfer
+        original.leave(transferer)
+        transferee.emit("MusicOnHoldStart", ("Class", "default"))
+        try:
+            await self.dial(transferer, exten, context, 30)
+        finally:
+            if transferer.xfer is xfer and not transferer.gone:
+                # The target did not answer or hung up: back to the original call.
+                transferer.xfer = None
+                if transferee.bridge is original:
+                    transferee.emit("MusicOnHoldStop")
+                    original.enter(transferer)
+
+    def complete_transfer(self, xfer: AttendedXfer) -> None:
+        """The transferer hangs up while consulting: the transferee joins the target."""
+        transferer, transferee = xfer.transferer, xfer.transferee
+        consult = transferer.bridge
+        target = consult.peer_of(transferer) if consult is not None else None
+        transferer.xfer = None
+        if consult is None or target is None or transferee.gone:
+            return
+        self.pbx.emit(
+            "AttendedTransfer",
+            [
+                ("Result", "Success"),
+                *transferer.block("OrigTransferer"),
+                *xfer.original.block("OrigBridge"),
+                *transferer.block("SecondTransferer"),
+                *consult.block("SecondBridge"),
+                ("DestType", "Bridge"),
+                ("DestBridgeUniqueid", consult.id),
+                *transferee.block("Transferee"),
+                *target.block("TransferTarget"),
+                ("IsExternal", "No"),
+            ],
+            "call,all",
+        )
+        transferee.emit("MusicOnHoldStop")
+        # Neither the transferer's Dial nor its consultation Dial may hang these two up now.
+        transferee.dialed = target.dialed = False
+        xfer.original.leave(transferee)
+        consult.enter(transferee)
+
+        def on_leave(left: Chan) -> None:
+            if left in (transferee, target):
+                consult.on_leave.remove(on_leave)
+                other = target if left is transferee else transferee
+                self.pbx.spawn(self._hang_up_alone(other))
+
+        consult.on_leave.append(on_leave)
+
+    async def _hang_up_alone(self, chan: Chan) -> None:
+        """Hang up a channel left alone in a bridge after its peer hung up."""
+        if not chan.gone and chan.pair is not None:
+            if chan is chan.pair.inner:
+                chan.pair.inner_hangup(16)
+            else:
+                chan.pair.outer_killed(16)
 
     async def _from_pstn(self, leg: Leg) -> None:
         chan = leg.chan

@@ -66,6 +66,9 @@ class Chan:
     started: float = field(default_factory=time.monotonic)
     on_killed: Callable[[], None] | None = None
     dtmf: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    recording: bool = False  # a MixMonitor runs on this channel
+    on_gone: list[Callable[[], None]] = field(default_factory=list)
+    xfer: AttendedXfer | None = None  # an attended transfer this channel started (Atxfer)
 
     def block(self, prefix: str = "") -> list[tuple[str, str]]:
         """Return the standard channel headers, optionally prefixed (``Dest``)."""
@@ -110,6 +113,8 @@ class Chan:
         self.emit("Hangup", ("Cause", str(cause)), ("Cause-txt", cause_text(cause)))
         self.gone = True
         self.pbx.channels.pop(self.name, None)
+        for callback in self.on_gone:
+            callback()
 
 
 _CAUSES = {
@@ -129,6 +134,17 @@ def cause_text(cause: int) -> str:
     return _CAUSES.get(cause, "Unknown")
 
 
+@dataclass(eq=False)
+class AttendedXfer:
+    """An attended transfer in progress: the transferer consults the target in ``consult``."""
+
+    transferer: Chan
+    transferee: Chan
+    original: Bridge
+    target: Chan | None = None
+    consult: Bridge | None = None
+
+
 class Bridge:
     """A basic two-party bridge."""
 
@@ -144,7 +160,12 @@ class Bridge:
             ("BridgeCreator", UNKNOWN),
             ("BridgeName", UNKNOWN),
         ]
+        pbx.bridges[self.id] = self
         pbx.emit("BridgeCreate", self._block(), "call,all")
+
+    def block(self, prefix: str = "") -> list[tuple[str, str]]:
+        """Return the bridge headers, optionally prefixed (``OrigBridge``...)."""
+        return [(prefix + k.removeprefix("Bridge"), v) for k, v in self._block()]
 
     def _block(self) -> list[tuple[str, str]]:
         return [
@@ -169,6 +190,7 @@ class Bridge:
         for callback in list(self.on_leave):
             callback(chan)
         if not self.members:
+            self.pbx.bridges.pop(self.id, None)
             self.pbx.emit("BridgeDestroy", self._block(), "call,all")
 
     def peer_of(self, chan: Chan) -> Chan | None:
@@ -277,6 +299,7 @@ class Pbx:
             raise ValueError("speed must be positive")
         self.speed = speed
         self.channels: dict[str, Chan] = {}
+        self.bridges: dict[str, Bridge] = {}
         self.listeners: list[Listener] = []
         self._local_seq = itertools.count(1)
         self._epoch = epoch if epoch is not None else int(time.time())
