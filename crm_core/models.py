@@ -18,6 +18,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "crm_core.crm.work_models",
     "crm_core.crm.people_models",
     "telephony.records",
+    "dialer.console_models",
 )
 
 for _name in MODEL_MODULES:

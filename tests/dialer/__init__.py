@@ -1,0 +1,1 @@
+"""Tests of the console backend: dispositions, callbacks, call actions, my day."""
