@@ -1,7 +1,13 @@
 """Delivery of screen pops: ringing → pop to the agent's consoles; answered/ended → updates.
 
 The dispatcher keeps the pops of calls in progress per agent, so a console that (re)connects gets
-them as its snapshot before the live stream (``snapshot_for``).
+them as its snapshot before the live stream (``snapshot_for``). It also tells an agent's consoles
+of the agent's own state changes (``agent_state_changed``).
+
+Every ``serve`` process runs a dispatcher following the same bus events and sends only to the
+sockets connected to it (``send``), so a console gets each pop once however many processes run,
+and any process can give a reconnecting console its snapshot. A contact chosen for a call is a
+bus event too (:class:`PopContactLinked`), so that every process rebuilds its pops.
 """
 
 from __future__ import annotations
@@ -14,25 +20,31 @@ from typing import Any
 from crm_core.bus.events import Event
 from crm_core.bus.fanout import SubscriptionClosed, SubscriptionGap
 from crm_core.bus.ports import EventBus
-from crm_core.push import push_to_users
+from crm_core.errors import NotFound
 from crm_core.users.permissions import Principal
+from screenpop.events import PopContactLinked
 from screenpop.service import PopBuilder
-from telephony.events import CallAnswered, CallEnded, CallRinging
+from telephony.events import AgentStateChanged, CallAnswered, CallEnded, CallRinging
 from telephony.store import agent_user_id
 
 __all__ = ["PopDispatcher"]
 
 log = logging.getLogger(__name__)
 PrincipalLoader = Callable[[int], Awaitable[Principal | None]]
+# Sends a message to the consoles of these users that are connected to this process.
+Sender = Callable[[tuple[int, ...], dict[str, Any]], Awaitable[object]]
 
 
 class PopDispatcher:
     """Turns call events into pops and updates for the agents concerned."""
 
-    def __init__(self, bus: EventBus, builder: PopBuilder, principals: PrincipalLoader) -> None:
+    def __init__(
+        self, bus: EventBus, builder: PopBuilder, principals: PrincipalLoader, send: Sender
+    ) -> None:
         self._bus = bus
         self._builder = builder
         self._principals = principals
+        self._send = send
         # user id -> call id -> the pop last sent
         self._active: dict[int, dict[str, dict[str, Any]]] = {}
 
@@ -40,9 +52,47 @@ class PopDispatcher:
         """The pops of the user's calls in progress (a reconnecting console's snapshot)."""
         return list(self._active.get(principal.user_id, {}).values())
 
+    def holders(self, call_id: str) -> dict[int, dict[str, Any]]:
+        """The open pops of ``call_id`` by user id (empty once the call ended)."""
+        return {uid: calls[call_id] for uid, calls in self._active.items() if call_id in calls}
+
+    async def link_contact(self, call_id: str, contact: dict[str, Any]) -> tuple[int, ...]:
+        """Show the contact an agent chose for the call (``{kind, id, name}``) in its open pops,
+        in every process; the users whose pops change (every dispatcher knows the same calls)."""
+        await self._bus.publish(
+            PopContactLinked(
+                call_id=call_id,
+                kind=str(contact["kind"]),
+                contact_id=int(contact["id"]),
+                name=str(contact.get("name") or ""),
+            )
+        )
+        return tuple(self.holders(call_id))
+
+    async def _linked(self, event: PopContactLinked) -> None:
+        """Rebuild each holder's pop for the chosen record, with that user's masking."""
+        contact = {"kind": event.kind, "id": event.contact_id, "name": event.name}
+        chosen = (event.kind, event.contact_id, event.name)
+        for uid, old in self.holders(event.call_id).items():
+            principal = await self._principals(uid)
+            if principal is None:
+                continue
+            call = {k: v for k, v in old["call"].items() if k != "customer_number"}
+            try:
+                pop = await self._builder.build(principal, call, chosen=chosen)
+            except NotFound:
+                # This holder may not see the chosen record: they keep their pop, and are told.
+                pop = {**old}
+            pop["linked_contact"] = contact
+            if event.call_id in self._active.get(uid, {}):  # the call may have ended meanwhile
+                self._active[uid][event.call_id] = pop
+            await self._send((uid,), pop)
+
     async def run(self) -> None:
         """Follow the bus forever (a supervised task)."""
-        async with self._bus.subscribe(CallRinging, CallAnswered, CallEnded) as sub:
+        async with self._bus.subscribe(
+            CallRinging, CallAnswered, CallEnded, PopContactLinked, AgentStateChanged
+        ) as sub:
             while True:
                 try:
                     event = await sub.get()
@@ -60,6 +110,20 @@ class PopDispatcher:
         """React to one call event."""
         if isinstance(event, CallRinging):
             await self._ringing(event)
+        elif isinstance(event, PopContactLinked):
+            await self._linked(event)
+        elif isinstance(event, AgentStateChanged):
+            uid = agent_user_id(event.agent_id)
+            if uid is not None:
+                message = {
+                    "type": "agent_state_changed",
+                    "pbx": event.pbx,
+                    "state": event.state.value,
+                    "previous": event.previous.value,
+                    "reason": event.reason,
+                    "call_id": event.call_id,
+                }
+                await self._send((uid,), message)
         elif isinstance(event, CallAnswered):
             await self._update(event.call_id, "answered", {"answered_at": None})
         elif isinstance(event, CallEnded):
@@ -97,7 +161,7 @@ class PopDispatcher:
         }
         pop = await self._builder.build(principal, call)
         self._active.setdefault(uid, {})[event.call_id] = pop
-        await push_to_users(self._bus, (uid,), pop)
+        await self._send((uid,), pop)
         log.debug("screen pop of call %s to user %s", event.call_id, uid)
 
     async def _update(self, call_id: str, state: str, extra: dict[str, Any]) -> None:
@@ -106,6 +170,5 @@ class PopDispatcher:
             return
         for uid in users:
             self._active[uid][call_id]["call"]["state"] = state
-        await push_to_users(
-            self._bus, users, {"type": "call_update", "call_id": call_id, "state": state, **extra}
-        )
+        update = {"type": "call_update", "call_id": call_id, "state": state}
+        await self._send(users, {**update, **extra})

@@ -1,7 +1,7 @@
 """The screen pop: who is calling, what they owe, what is open — built for one agent's eyes.
 
 The caller is found with one indexed query on the E.164 column, inside the agent's record scope.
-The snapshot applies the CRM's field masking for that agent: without ``crm.sensitive`` the balance
+The snapshot applies the CRM's field masking for that agent: without ``crm.balances`` the balance
 due and the last invoice are withheld (``masked`` names them).
 """
 
@@ -58,8 +58,18 @@ class PopBuilder:
         raw = caller_id if direction == CallDirection.INBOUND.value else called
         return raw if raw else None
 
-    async def build(self, principal: Principal, call: dict[str, Any]) -> dict[str, Any]:
-        """The pop for ``call`` (id, direction, caller_id, called, queue, started_at) as JSON."""
+    async def build(
+        self,
+        principal: Principal,
+        call: dict[str, Any],
+        *,
+        chosen: tuple[str, int, str] | None = None,
+    ) -> dict[str, Any]:
+        """The pop for ``call`` (id, direction, caller_id, called, queue, started_at) as JSON.
+
+        ``chosen`` (kind, id, name) is the contact an agent linked the call to: the pop shows that
+        record (if the agent may see it) instead of looking the number up.
+        """
         number = self.customer_number(call["direction"], call.get("caller_id"), call.get("called"))
         e164 = try_normalise(number, self._region) if number else None
         pop: dict[str, Any] = {
@@ -70,10 +80,15 @@ class PopBuilder:
             "candidates": [],
             "masked": [],
         }
-        if e164 is None:
+        if e164 is None and chosen is None:
             return pop
         async with self._sessions() as db:
-            found = await repo.lookup_phone(db, self._policies, principal, e164)
+            if chosen is not None:
+                kind, record_id, name = chosen
+                found = [repo.Candidate(kind, record_id, name, "")]
+            else:
+                assert e164 is not None
+                found = await repo.lookup_phone(db, self._policies, principal, e164)
             if len(found) == 1:
                 pop["contact"] = await self._contact(db, principal, found[0])
             else:

@@ -140,10 +140,10 @@ async def test_agent_console_gets_the_pop_then_updates(client: TestClient[Any, A
         assert contact["last_activity"]["subject"] == "Payment plan"
         birthdays = [c for c in contact["celebrations_today"] if c["kind"] == "birthday"]
         assert len(birthdays) == 1
-        # Agents have no crm.sensitive right: debt and invoices are withheld.
-        assert pop["masked"] == ["balance_due", "last_invoice"]
-        assert contact["balance_due"] is None
-        assert contact["last_invoice"] is None
+        # Agents have crm.balances: the last invoice and the debt are shown.
+        assert pop["masked"] == []
+        assert contact["last_invoice"]["number"] == "A-2"
+        assert {b["currency"] for b in contact["balance_due"]} == {"EUR", "RON"}
         await bus.publish(
             CallAnswered(
                 pbx="main", call_id="500.1", direction=CallDirection.INBOUND, agent_id=str(agent.id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -34,9 +36,16 @@ async def screenpop_ctx(app: web.Application) -> AsyncIterator[None]:
     builder = PopBuilder(
         sessions, app[POLICIES], region=settings.default_region, timezone=settings.default_timezone
     )
-    dispatcher = PopDispatcher(app[BUS], builder, load_principal)
+    hub = app[HUB]
+
+    async def send_here(user_ids: tuple[int, ...], message: dict[str, Any]) -> int:
+        # This process's sockets only: every process's dispatcher follows the same events.
+        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str)
+        return hub.deliver(user_ids, text)
+
+    dispatcher = PopDispatcher(app[BUS], builder, load_principal, send_here)
     app[POPS] = dispatcher
-    app[HUB].snapshot(dispatcher.snapshot_for)
+    hub.snapshot(dispatcher.snapshot_for)
     app[SUPERVISOR].start("screen-pop", dispatcher.run)
     yield
     await app[SUPERVISOR].cancel("screen-pop")
