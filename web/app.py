@@ -29,7 +29,7 @@ from crm_core.users.passwords import PasswordHashing
 from crm_core.users.permissions import default_policies
 from crm_core.users.service import UserService
 from dialer import api as dialer_api
-from web import health, screenpop_wiring, telephony_wiring, ws
+from web import console_wiring, health, pages, screenpop_wiring, telephony_wiring, ws
 from web.middleware import build_middlewares
 from web.openapi import build_openapi
 
@@ -70,8 +70,10 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
     users_api.register(api)
     crm_api.register(api)
     ws.install(app, api)
+    pages.install(app, api)
     telephony_wiring.install(app, api, ov.gateway_factory)
     dialer_api.register(api)
+    console_wiring.install(app, api)
     api.route(
         "GET",
         "/api/openapi.json",
@@ -131,7 +133,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
         elif REDIS in app:
             bus = app[REDIS].bus(app[SUPERVISOR])
         else:
-            bus = InProcessBus()
+            bus = InProcessBus(check_wire_format=settings.bus_wire_check)
         await bus.start()
         app[BUS] = bus
         yield
@@ -170,5 +172,6 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
     app.cleanup_ctx.extend([supervisor_ctx, database_ctx, redis_ctx, bus_ctx, services_ctx])
     # Pops subscribe before the PBX runtimes start publishing call events.
     app.cleanup_ctx.append(screenpop_wiring.screenpop_ctx)
+    app.cleanup_ctx.append(console_wiring.console_ctx)
     app.cleanup_ctx.append(telephony_wiring.telephony_ctx)
     return app
