@@ -147,9 +147,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Benchmarks. `ami`: the recorded burst of trace 06, repeated and "
         "interleaved to COPIES x 20 concurrent calls, served over TCP by a local AMI server; "
         "prints events, events_per_s (gateway + tracker + bus), baseline_events_per_s "
-        "(panoramisk alone, same run), ratio, peak_rss_mb, concurrent_calls.",
+        "(panoramisk alone, same run), ratio, peak_rss_mb, concurrent_calls. `lookup` and "
+        "`screenpop`: load (or reuse) CONTACTS persons with two phones each into the configured "
+        "PostgreSQL database, then measure caller-ID lookup and quick search, or the screen pop "
+        "from the AMI ringing event to the agent's WebSocket; see docs/benchmarks.md.",
     )
-    bench.add_argument("which", choices=["ami"], help="what to measure")
+    bench.add_argument("which", choices=["ami", "lookup", "screenpop"], help="what to measure")
     bench.add_argument(
         "--copies",
         type=int,
@@ -168,6 +171,35 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="the ami-traces folder (default: $CALLBOARD_SHARED_DIR/ami-traces, "
         "else ../shared/ami-traces beside the checkout)",
+    )
+
+    bench.add_argument(
+        "--contacts",
+        type=int,
+        default=1_000_000,
+        help="lookup/screenpop: persons in the data set (default: 1,000,000; reused when loaded)",
+    )
+    bench.add_argument(
+        "--database-url",
+        help="lookup/screenpop: a PostgreSQL database (default: the configured database_url)",
+    )
+    bench.add_argument(
+        "--samples", type=int, default=2000, help="lookup: lookups measured (default: 2000)"
+    )
+    bench.add_argument(
+        "--agents", type=int, default=200, help="screenpop: agent consoles (default: 200)"
+    )
+    bench.add_argument(
+        "--background-eps",
+        type=int,
+        default=2000,
+        help="screenpop: background AMI events per second (default: 2000)",
+    )
+    bench.add_argument(
+        "--calls",
+        type=int,
+        default=500,
+        help="screenpop: measured calls ringing agents, plus as many baseline calls (default: 500)",
     )
 
     sub.add_parser(
@@ -443,11 +475,40 @@ def _traces_dir(given: Path | None) -> Path:
 
 
 def _bench(args: argparse.Namespace) -> str:
+    if args.which in ("lookup", "screenpop"):
+        return _bench_crm(args)
     from telephony.bench import run_bench  # the benchmark starts a process: import on demand
 
     if args.copies < 1 or args.rounds < 1:
         raise CliError("--copies and --rounds must be at least 1")
     result = run_bench(_traces_dir(args.traces), copies=args.copies, rounds=args.rounds)
+    return json.dumps(dataclasses.asdict(result))
+
+
+def _bench_crm(args: argparse.Namespace) -> str:
+    overrides = {"database_url": args.database_url} if args.database_url else {}
+    settings = _settings(args, **overrides)
+    url = settings.database_url.get_secret_value()
+    if args.which == "lookup":
+        from crm_core.crm.bench import run_lookup_bench
+
+        result: Any = asyncio.run(
+            run_lookup_bench(url, contacts=args.contacts, samples=args.samples)
+        )
+    else:
+        from screenpop.bench import run_screenpop_bench
+
+        result = asyncio.run(
+            run_screenpop_bench(
+                settings,
+                create_app,
+                contacts=args.contacts,
+                agents=args.agents,
+                background_eps=args.background_eps,
+                calls=args.calls,
+                traces_dir=_traces_dir(args.traces),
+            )
+        )
     return json.dumps(dataclasses.asdict(result))
 
 

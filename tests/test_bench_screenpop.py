@@ -1,0 +1,119 @@
+"""``callboard bench screenpop`` end to end with a tiny set-up, and the ringing call it sends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
+from screenpop.bench import RING_TRACE, _server_events, ring_call
+from telephony.protocol import AmiParser
+from tests.cli_helpers import run_cli
+from tests.conftest import PG_ADMIN_URL
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "ami-traces"
+KEYS = {
+    "pops",
+    "pop_p50_ms",
+    "pop_p99_ms",
+    "known_pops",
+    "known_pop_p99_ms",
+    "unknown_pop_p99_ms",
+    "baseline_pops",
+    "baseline_p50_ms",
+    "baseline_p99_ms",
+    "missed_pops",
+    "agents",
+    "contacts",
+    "calls",
+    "background_eps",
+    "background_eps_achieved",
+    "load_s",
+    "load_avg_1m",
+    "target_pop_p99_ms",
+}
+
+
+@pytest.fixture(scope="module")
+def bench_db() -> Iterator[str]:
+    """A PostgreSQL database of its own (the bench loads contacts; others expect none)."""
+    name = f"callboard_bench_{uuid.uuid4().hex[:10]}"
+    admin = PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{admin.rsplit('/', 1)[0]}/{name}"
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_ring_call_is_the_recorded_queue_call_renumbered_for_a_seat() -> None:
+    template = _server_events(SHARED, RING_TRACE)
+    calls = [ring_call(template, n, "Local/70001@agents", "+306941234567") for n in (0, 1)]
+    assert calls[0][0] != calls[1][0]  # a Linkedid per call
+    linkedid, before, ring, after = calls[0]
+    messages = AmiParser().feed(before + ring + after)
+    names = [m.event for m in messages]
+    assert names[0] == "Newchannel"
+    assert names.count("AgentCalled") == 1
+    assert "Hangup" in names
+    (called,) = [m for m in messages if m.event == "AgentCalled"]
+    assert called.get("Interface") == "Local/70001@agents"
+    assert called.get("CallerIDNum") == "+306941234567"
+    assert called.get("Linkedid") == linkedid
+    assert ring.startswith(b"Event: AgentCalled")
+    assert b"1001@agents" not in before + ring + after
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_bench_screenpop_prints_its_figures(bench_db: str) -> None:
+    result = run_cli(
+        "bench",
+        "screenpop",
+        "--contacts",
+        "500",
+        "--agents",
+        "3",
+        "--calls",
+        "10",
+        "--background-eps",
+        "200",
+        "--database-url",
+        bench_db,
+        "--traces",
+        str(SHARED),
+        timeout=360,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    figures = json.loads(lines[0])
+    assert set(figures) == KEYS
+    assert (figures["agents"], figures["contacts"], figures["calls"]) == (3, 500, 10)
+    assert figures["missed_pops"] == 0
+    assert figures["pops"] == 10
+    assert figures["baseline_pops"] == 10
+    for kind in ("pop", "baseline"):
+        assert 0 < figures[f"{kind}_p50_ms"] <= figures[f"{kind}_p99_ms"], kind
+    # 8 of 10 measured calls come from known numbers (each pop shows its contact), 2 from
+    # unknown ones.
+    assert figures["known_pops"] == 8
+    assert figures["known_pop_p99_ms"] > 0
+    assert figures["unknown_pop_p99_ms"] > 0
+    assert figures["background_eps"] == 200
+    assert figures["background_eps_achieved"] > 0
+    assert figures["target_pop_p99_ms"] == 10.0
