@@ -152,7 +152,7 @@ async def check_assignment(db: AsyncSession, principal: Principal, values: dict[
 
 
 async def check_extras(
-db: AsyncSession,
+    db: AsyncSession,
     model: type[Company] | type[Person],
     values: dict[str, Any],
     own_id: int | None,
