@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import shutil
 import uuid
@@ -56,47 +57,55 @@ def _asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A migrated PostgreSQL database of this test run, dropped at the end."""
-    name = f"callboard_test_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def scratch_pg_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (asyncpg DSN ``postgresql://…``), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = _asyncpg_dsn(PG_ADMIN_URL)
 
-    async def create() -> None:
+    async def run(sql: str) -> None:
         conn = await asyncpg.connect(admin)
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(sql)
         finally:
             await conn.close()
 
     try:
-        run_in_thread(create)
+        run_in_thread(lambda: run(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as err:
         pytest.fail(
             f"PostgreSQL at {PG_ADMIN_URL} is not usable: {err}; start it "
             "(scripts/test does) or set CALLBOARD_TEST_PG_URL"
         )
-    base = admin.rsplit("/", 1)[0]
-    url = f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    try:
+        yield f"{admin.rsplit('/', 1)[0]}/{name}"
+    finally:
+        run_in_thread(lambda: run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
-    async def migrate() -> None:
-        engine = create_engine(url)
-        try:
-            await upgrade(engine)
-        finally:
-            await engine.dispose()
-        await _snapshot_seeds(url)
 
-    run_in_thread(migrate)
-    yield url
-    run_in_thread(drop)
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of this test run, dropped at the end."""
+    with scratch_pg_database("callboard_test") as dsn:
+        url = dsn.replace("postgresql://", "postgresql+asyncpg://")
+
+        async def migrate() -> None:
+            engine = create_engine(url)
+            try:
+                await upgrade(engine)
+            finally:
+                await engine.dispose()
+            await _snapshot_seeds(url)
+
+        run_in_thread(migrate)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def bench_db() -> Iterator[str]:
+    """A PostgreSQL database of its own for a benchmark (it loads contacts; others expect none)."""
+    with scratch_pg_database("callboard_bench") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

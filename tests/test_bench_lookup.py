@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import uuid
-from collections.abc import Iterator
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
@@ -14,7 +12,6 @@ import pytest
 from crm_core.crm.bench import BENCH_REGION, bench_contact, percentile, sample_numbers
 from crm_core.crm.phones import normalise
 from tests.cli_helpers import run_cli
-from tests.conftest import PG_ADMIN_URL
 
 LOOKUP_KEYS = {
     "contacts",
@@ -34,26 +31,6 @@ LOOKUP_KEYS = {
     "target_lookup_p99_ms",
     "target_search_p99_ms",
 }
-
-
-@pytest.fixture(scope="module")
-def bench_db() -> Iterator[str]:
-    """A PostgreSQL database of its own (the bench loads contacts; others expect none)."""
-    name = f"callboard_bench_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{admin.rsplit('/', 1)[0]}/{name}"
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _figures(stdout: str) -> dict[str, object]:

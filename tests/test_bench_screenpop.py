@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from screenpop.bench import RING_TRACE, _server_events, ring_call
 from telephony.protocol import AmiParser
 from tests.cli_helpers import run_cli
-from tests.conftest import PG_ADMIN_URL
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "ami-traces"
 KEYS = {
@@ -37,26 +32,6 @@ KEYS = {
     "load_avg_1m",
     "target_pop_p99_ms",
 }
-
-
-@pytest.fixture(scope="module")
-def bench_db() -> Iterator[str]:
-    """A PostgreSQL database of its own (the bench loads contacts; others expect none)."""
-    name = f"callboard_bench_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{admin.rsplit('/', 1)[0]}/{name}"
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_ring_call_is_the_recorded_queue_call_renumbered_for_a_seat() -> None:
