@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, Engine, MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -26,6 +27,7 @@ from crm_core.errors import ServiceUnavailable
 __all__ = [
     "Base",
     "UtcDateTime",
+    "autocommit_engine",
     "create_engine",
     "make_sessionmaker",
     "ping",
@@ -102,6 +104,56 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Session factory whose objects stay usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+_READ_ENGINES: weakref.WeakKeyDictionary[Engine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def _read_engine(engine: AsyncEngine) -> AsyncEngine:
+    """A small ``AUTOCOMMIT`` engine beside ``engine`` (same URL), disposed with it; no
+    pre-ping (see :func:`autocommit_engine`)."""
+    found = _READ_ENGINES.get(engine.sync_engine)
+    if found is not None:
+        return found
+    read = create_async_engine(
+        engine.url,
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=False,
+        pool_size=5,
+        max_overflow=5,
+        pool_recycle=1800,
+    )
+    _READ_ENGINES[engine.sync_engine] = read
+
+    def dispose_too(_engine: Engine) -> None:
+        # Runs inside AsyncEngine.dispose()'s greenlet, so the sync dispose may await.
+        _READ_ENGINES.pop(engine.sync_engine, None)
+        read.sync_engine.dispose()
+
+    event.listen(engine.sync_engine, "engine_disposed", dispose_too)
+    return read
+
+
+def autocommit_engine(factory: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """An engine for hot single-statement reads (the caller-ID lookup), in ``AUTOCOMMIT`` mode.
+
+    Every statement runs on its own, without ``BEGIN``/``ROLLBACK`` round trips: use it only
+    for reads that need no common snapshot, through Core (``engine.connect()``). On PostgreSQL
+    it is a small engine of its own (5 + 5 connections, opened lazily, disposed with
+    ``factory``'s engine) **without pre-ping**: the ping would cost three round trips
+    (SQLAlchemy wraps the asyncpg ping in ``BEGIN``/``ROLLBACK``) where the read costs one.
+    A connection the server dropped therefore fails the statement with a ``DBAPIError`` whose
+    ``connection_invalidated`` is true (the pool then discards it and every older connection):
+    callers retry once on that (:meth:`crm_core.crm.service.CrmService.lookup_phone` does).
+    Elsewhere: ``factory``'s engine with ``isolation_level="AUTOCOMMIT"``. ``factory`` must be
+    bound to one engine.
+    """
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("autocommit_engine needs a session factory bound to one AsyncEngine")
+    if bind.dialect.name == "postgresql":
+        return _read_engine(bind)
+    return bind.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @asynccontextmanager

@@ -253,7 +253,19 @@ class Person(_Owned, Base):
     """A contact person; may work with several companies (see :class:`Employment`)."""
 
     __tablename__ = "persons"
-    __table_args__ = (Index("ix_persons_family_name_given_name", "family_name", "given_name"),)
+    __table_args__ = (
+        Index("ix_persons_family_name_given_name", "family_name", "given_name"),
+        # Quick search (LIKE '%text%'): pg_trgm GIN indexes on PostgreSQL, plain on SQLite.
+        *(
+            Index(
+                f"ix_persons_{col}_trgm",
+                col,
+                postgresql_using="gin",
+                postgresql_ops={col: "gin_trgm_ops"},
+            )
+            for col in ("given_name", "family_name", "nickname")
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     given_name: Mapped[str] = mapped_column(String(100), default="")
@@ -298,7 +310,16 @@ class Phone(Base):
     """A phone number of a company or a person: the text as written and its E.164 form."""
 
     __tablename__ = "phones"
-    __table_args__ = (CheckConstraint(_ONE_OWNER, name="one_owner"),)
+    __table_args__ = (
+        CheckConstraint(_ONE_OWNER, name="one_owner"),
+        # Quick search by part of a number: pg_trgm GIN on PostgreSQL, plain on SQLite.
+        Index(
+            "ix_phones_e164_trgm",
+            "e164",
+            postgresql_using="gin",
+            postgresql_ops={"e164": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     company_id: Mapped[int | None] = mapped_column(
@@ -317,7 +338,16 @@ class Email(Base):
     """An e-mail address of a company or a person (stored in lower case)."""
 
     __tablename__ = "emails"
-    __table_args__ = (CheckConstraint(_ONE_OWNER, name="one_owner"),)
+    __table_args__ = (
+        CheckConstraint(_ONE_OWNER, name="one_owner"),
+        # Quick search by part of an address: pg_trgm GIN on PostgreSQL, plain on SQLite.
+        Index(
+            "ix_emails_address_trgm",
+            "address",
+            postgresql_using="gin",
+            postgresql_ops={"address": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     company_id: Mapped[int | None] = mapped_column(

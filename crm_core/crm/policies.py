@@ -18,9 +18,11 @@ be visible.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, false, or_, select, true
+from sqlalchemy import Select, bindparam, false, literal, or_, select, true, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_core.crm.ext_models import Contract, HeldProduct
@@ -35,7 +37,7 @@ from crm_core.crm.models import (
     TerritoryGrant,
     Ticket,
 )
-from crm_core.db import utcnow
+from crm_core.db import UtcDateTime, utcnow
 from crm_core.users.models import Role, TeamMember, UserRole
 from crm_core.users.permissions import (
     Permission,
@@ -55,10 +57,16 @@ __all__ = [
     "ActivityPolicy",
     "CustomerRecordPolicy",
     "RecordPolicy",
+    "ResolvedScope",
     "TicketPolicy",
     "crm_policies",
+    "cte_condition",
     "delegators",
     "granted_territories",
+    "resolve_scope",
+    "resolved_condition",
+    "scope_cte",
+    "scope_params",
     "visible_condition",
 ]
 
@@ -138,6 +146,137 @@ def visible_condition(principal: Principal, model: type[Company] | type[Person])
     if principal.supervised_team_ids:
         conds.append(model.team_id.in_(sorted(principal.supervised_team_ids)))
     return or_(*conds)
+
+
+@dataclass(frozen=True)
+class ResolvedScope:
+    """What :func:`visible_condition` asks of the database, read out as values at one moment.
+
+    A company or person is visible when its ``owner_id`` is in ``owner_ids``, its ``territory_id``
+    in ``territory_ids`` or its ``team_id`` in ``team_ids`` (administrators: ``everything``).
+    It is resolved afresh for every statement that uses it (:func:`resolve_scope`), never cached,
+    so a grant, delegation or role change counts from the next statement on, as with the
+    sub-queries of :func:`visible_condition`.
+    """
+
+    everything: bool
+    owner_ids: tuple[int, ...] = ()
+    territory_ids: tuple[int, ...] = ()
+    team_ids: tuple[int, ...] = ()
+
+    def params(self) -> dict[str, list[int]]:
+        """The bind parameters of :func:`resolved_condition`."""
+        return {
+            "scope_owners": list(self.owner_ids),
+            "scope_territories": list(self.territory_ids),
+            "scope_teams": list(self.team_ids),
+        }
+
+
+def resolved_condition(model: type[Company] | type[Person]) -> ColumnElement[bool]:
+    """SQL condition equal to :func:`visible_condition` for a non-administrator, taking the
+    values of a :class:`ResolvedScope` as bind parameters (``ResolvedScope.params()``).
+
+    The statement built on it is the same for every principal, so it can be built once and its
+    plan stays small (three ``IN`` lists instead of four sub-queries per model).
+    """
+    return or_(
+        model.owner_id.in_(bindparam("scope_owners", expanding=True)),
+        model.territory_id.in_(bindparam("scope_territories", expanding=True)),
+        model.team_id.in_(bindparam("scope_teams", expanding=True)),
+    )
+
+
+def _scope_values() -> Any:
+    """One statement: the lenders, the granted territories and the lent teams, as (kind, id)."""
+    now = bindparam("scope_now", type_=UtcDateTime())
+    user: Any = bindparam("scope_user")
+    lenders = select(Delegation.from_user_id).where(
+        Delegation.to_user_id == user,
+        Delegation.starts_at <= now,
+        Delegation.ends_at > now,
+    )
+    territories = select(literal("t").label("kind"), TerritoryGrant.territory_id.label("id")).where(
+        or_(
+            TerritoryGrant.user_id == user,
+            TerritoryGrant.role.in_(bindparam("scope_roles", expanding=True)),
+            TerritoryGrant.user_id.in_(lenders),
+            TerritoryGrant.role.in_(select(UserRole.role).where(UserRole.user_id.in_(lenders))),
+        )
+    )
+    lent_teams = select(literal("m").label("kind"), TeamMember.team_id.label("id")).where(
+        TeamMember.user_id.in_(
+            select(UserRole.user_id).where(
+                UserRole.user_id.in_(lenders), UserRole.role == Role.SUPERVISOR.value
+            )
+        )
+    )
+    owners = select(literal("o").label("kind"), Delegation.from_user_id.label("id")).where(
+        Delegation.to_user_id == user,
+        Delegation.starts_at <= now,
+        Delegation.ends_at > now,
+    )
+    return union_all(owners, territories, lent_teams)
+
+
+_SCOPE_VALUES = _scope_values()
+
+
+def scope_params(principal: Principal) -> dict[str, Any]:
+    """The bind parameters of :func:`scope_cte` and :func:`cte_condition` for ``principal``."""
+    return {
+        "scope_user": principal.user_id,
+        "scope_now": utcnow(),
+        "scope_roles": sorted(r.value for r in principal.roles),
+        "scope_supervised": sorted(principal.supervised_team_ids),
+    }
+
+
+def scope_cte() -> Any:
+    """A CTE ``scope(kind, id)``: the lenders (``o``), granted territories (``t``) and lent teams
+    (``m``) of the principal given by :func:`scope_params`; read once per statement."""
+    return _SCOPE_VALUES.cte("scope")
+
+
+def cte_condition(model: type[Company] | type[Person], scope: Any) -> ColumnElement[bool]:
+    """SQL condition equal to :func:`visible_condition` for a non-administrator, reading the
+    principal from :func:`scope_params` and the rest from ``scope`` (:func:`scope_cte`).
+
+    Unlike :func:`visible_condition` the statement built on it is the same for every principal,
+    so it can be built once (and prepared): one statement, one round trip, one snapshot.
+    """
+
+    def ids(kind: str) -> Select[Any]:
+        return select(scope.c.id).where(scope.c.kind == kind)
+
+    return or_(
+        model.owner_id == bindparam("scope_user"),
+        model.owner_id.in_(ids("o")),
+        model.territory_id.in_(ids("t")),
+        model.team_id.in_(ids("m")),
+        model.team_id.in_(bindparam("scope_supervised", expanding=True)),
+    )
+
+
+async def resolve_scope(db: AsyncSession, principal: Principal) -> ResolvedScope:
+    """``principal``'s scope as values (see :class:`ResolvedScope`): one small indexed query
+    (none for an administrator), read in ``db`` at this moment."""
+    if principal.is_admin:
+        return ResolvedScope(everything=True)
+    params = scope_params(principal)
+    del params["scope_supervised"]
+    rows = (await db.execute(_SCOPE_VALUES, params)).all()
+    owners = {principal.user_id}
+    territories: set[int] = set()
+    teams = set(principal.supervised_team_ids)
+    for kind, value in rows:
+        {"o": owners, "t": territories, "m": teams}[kind].add(value)
+    return ResolvedScope(
+        everything=False,
+        owner_ids=tuple(sorted(owners)),
+        territory_ids=tuple(sorted(territories)),
+        team_ids=tuple(sorted(teams)),
+    )
 
 
 class RecordPolicy:

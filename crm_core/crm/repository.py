@@ -6,8 +6,22 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, and_, case, exists, func, literal, or_, select, union_all
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_core.crm import attributes as attrs
@@ -25,6 +39,14 @@ from crm_core.crm.models import (
     Phone,
     company_categories,
     person_categories,
+)
+from crm_core.crm.policies import (
+    RecordPolicy,
+    cte_condition,
+    resolve_scope,
+    resolved_condition,
+    scope_cte,
+    scope_params,
 )
 from crm_core.crm.work_models import Activity, Ticket
 from crm_core.errors import InvalidInput, NotFound
@@ -282,10 +304,9 @@ class Candidate:
     phone_kind: str
 
 
-async def lookup_phone(
-    db: AsyncSession, policies: PolicyRegistry, principal: Principal, e164: str
-) -> list[Candidate]:
-    """Persons and companies visible to ``principal`` having ``e164``: one statement, indexed."""
+def _lookup_branches() -> tuple[Select[Any], Select[Any]]:
+    """Persons and companies having ``:e164``, unscoped, with their phone's kind."""
+    e164 = bindparam("e164", type_=String())
     persons_q = cast(
         "Select[Any]",
         select(
@@ -310,9 +331,58 @@ async def lookup_phone(
         .join(Phone, Phone.company_id == Company.id)
         .where(Phone.e164 == e164),
     )
-    persons = policies.scope(principal, Person, persons_q)
-    companies = policies.scope(principal, Company, companies_q)
-    rows = (await db.execute(union_all(persons, companies))).all()
+    return persons_q, companies_q
+
+
+def _lookup_statement(scoped: bool) -> Any:
+    """The caller-ID lookup, built once: persons and companies having ``:e164``, in one
+    ``UNION ALL``; ``scoped``: narrowed by :func:`policies.cte_condition` (the principal's
+    lenders, grants and lent teams read once, in a CTE of the same statement)."""
+    persons_q, companies_q = _lookup_branches()
+    if scoped:
+        scope = scope_cte()
+        persons_q = persons_q.where(cte_condition(Person, scope))
+        companies_q = companies_q.where(cte_condition(Company, scope))
+    return union_all(persons_q, companies_q)
+
+
+_LOOKUP_ALL = _lookup_statement(scoped=False)
+_LOOKUP_SCOPED = _lookup_statement(scoped=True)
+
+
+def _record_policies(policies: PolicyRegistry) -> bool:
+    """Persons and companies are governed by the CRM's own :class:`RecordPolicy` (whose scope
+    :func:`resolve_scope` resolves); another registered policy is applied as it is."""
+    return all(
+        type(cast("object", policies.policy(model))) is RecordPolicy for model in (Person, Company)
+    )
+
+
+async def lookup_phone(
+    db: AsyncSession | AsyncConnection, policies: PolicyRegistry, principal: Principal, e164: str
+) -> list[Candidate]:
+    """Persons and companies visible to ``principal`` having ``e164``: one statement, indexed.
+
+    The statement is built once, with the principal as bind parameters and its scope read in a
+    CTE of the same statement (:func:`policies.cte_condition`), so it is cheap to compile and,
+    prepared, to plan: one round trip.
+    """
+    params: dict[str, Any] = {"e164": e164}
+    if not _record_policies(policies):
+        persons_q, companies_q = _lookup_branches()
+        stmt = union_all(
+            policies.scope(principal, Person, persons_q),
+            policies.scope(principal, Company, companies_q),
+        )
+    elif principal.is_admin:
+        stmt = _LOOKUP_ALL
+    else:
+        stmt = _LOOKUP_SCOPED
+        params.update(scope_params(principal))
+    # Core execution on the session's connection: no ORM entities to build.
+    conn = db if isinstance(db, AsyncConnection) else await db.connection()
+    result = await conn.execute(stmt, params)
+    rows = result.all()
     seen: set[tuple[str, int]] = set()
     out: list[Candidate] = []
     for row in sorted(rows, key=lambda r: (r.type != "person", r.id)):
@@ -360,6 +430,71 @@ def _person_match(text: str, region: str) -> ColumnElement[bool]:
     return or_(*conds)
 
 
+def _like(col: Any, needle: str, *, ignore_case: bool = False) -> ColumnElement[bool]:
+    """``col`` contains ``needle`` (escaped as ``autoescape`` does), the pattern written into the
+    SQL so that PostgreSQL plans each search for its own pattern (a trigram index for a rare
+    one, not a generic plan)."""
+    pattern = "%" + needle.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+    value = literal(pattern, literal_execute=True)
+    expr = col.ilike(value, escape="/") if ignore_case else col.like(value, escape="/")
+    return cast("ColumnElement[bool]", expr)
+
+
+def _person_ids_matching(text: str, region: str) -> Any:
+    """Ids of exactly the persons :func:`_person_match` accepts, as a ``UNION`` of one match per
+    column, each of which a trigram index serves on PostgreSQL (migration 0007):
+    ``x IN (a UNION b)`` is ``x IN a OR x IN b``.
+
+    The name arm keeps :func:`_person_match`'s own conditions and adds a wider one the indexes
+    can answer: every space-free word of the text lies inside the lower-cased given or family
+    name (a word cannot span the one space between them), and ``ILIKE`` compares lower-cased.
+    """
+    needle = text.lower()
+    exact_names = or_(
+        _contains(Person.given_name + " " + Person.family_name, needle),
+        _contains(Person.family_name + " " + Person.given_name, needle),
+    )
+    words = [w for w in needle.split(" ") if _indexable(w)]
+    by_name = and_(
+        *(
+            or_(
+                _like(Person.given_name, w, ignore_case=True),
+                _like(Person.family_name, w, ignore_case=True),
+            )
+            for w in words
+        ),
+        exact_names,
+    )
+    by_nickname = and_(
+        _like(Person.nickname, needle, ignore_case=True), _contains(Person.nickname, needle)
+    )
+    arms: list[Any] = [
+        select(Person.id).where(or_(by_name, by_nickname) if words else by_nickname),
+        select(Email.person_id).where(Email.person_id.is_not(None), _like(Email.address, needle)),
+    ]
+    if phone_rules.looks_like_phone(text):
+        conds: list[ColumnElement[bool]] = []
+        e164 = phone_rules.try_normalise(text, region)
+        if e164 is not None:
+            conds.append(Phone.e164 == e164)
+        digits = phone_rules.digits_for_search(text)
+        if len(digits) >= 4:
+            conds.append(_like(Phone.e164, digits))
+        if conds:
+            arms.append(select(Phone.person_id).where(Phone.person_id.is_not(None), or_(*conds)))
+    return union(*arms)
+
+
+def _indexable(text: str) -> bool:
+    """A trigram index can narrow a ``LIKE '%text%'``: three letters or digits in a row."""
+    run = 0
+    for ch in text:
+        run = run + 1 if ch.isalnum() else 0
+        if run >= 3:
+            return True
+    return False
+
+
 def _company_match(text: str, region: str) -> ColumnElement[bool]:
     needle = text.lower()
     conds = [
@@ -384,20 +519,48 @@ async def search_records(
     region: str,
     limit: int,
 ) -> tuple[list[Company], list[Person]]:
-    """Companies and persons visible to ``principal`` matching ``text`` (at most ``limit`` each)."""
-    cstmt: Select[Any] = policies.scope(
-        principal, Company, select(Company).where(_company_match(text, region))
-    )
-    pstmt: Select[Any] = policies.scope(
-        principal, Person, select(Person).where(_person_match(text, region))
-    )
+    """Companies and persons visible to ``principal`` matching ``text`` (at most ``limit`` each).
+
+    The principal's scope is read first as values (:func:`policies.resolve_scope`), so that
+    PostgreSQL sees three small ``IN`` lists instead of sub-queries and plans from the matches.
+    """
+    params: dict[str, Any] = {}
+    if _record_policies(policies):
+        scope = await resolve_scope(db, principal)
+
+        def scoped(model: type[Any], stmt: Select[Any]) -> Select[Any]:
+            return stmt if scope.everything else stmt.where(resolved_condition(model))
+
+        if not scope.everything:
+            params = scope.params()
+    else:
+
+        def scoped(model: type[Any], stmt: Select[Any]) -> Select[Any]:
+            return policies.scope(principal, model, stmt)
+
+    cstmt = scoped(Company, select(Company).where(_company_match(text, region)))
+    # Substring matches over many persons: with three letters or digits in a row, collect the
+    # matching ids from the trigram indexes (one indexed match per column) and sort only those;
+    # a shorter text matches so many persons that walking the name order and stopping at the
+    # limit is quicker.
+    if not _indexable(text):
+        match = _person_match(text, region)
+    elif db.get_bind().dialect.name == "postgresql":
+        # ``id = ANY(ARRAY(...))``: the matches are read into an array first and fetched by
+        # primary key, instead of a hash join that reads all of ``persons`` for a few thousand.
+        ids = _person_ids_matching(text, region).subquery()
+        match = Person.id == any_(func.array(select(ids.c[0]).scalar_subquery()))
+    else:
+        match = Person.id.in_(_person_ids_matching(text, region))
+    pstmt = scoped(Person, select(Person).where(match))
     companies = list(
-        (await db.scalars(cstmt.order_by(Company.name, Company.id).limit(limit))).unique()
+        (await db.scalars(cstmt.order_by(Company.name, Company.id).limit(limit), params)).unique()
     )
     persons = list(
         (
             await db.scalars(
-                pstmt.order_by(Person.family_name, Person.given_name, Person.id).limit(limit)
+                pstmt.order_by(Person.family_name, Person.given_name, Person.id).limit(limit),
+                params,
             )
         ).unique()
     )

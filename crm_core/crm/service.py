@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import with_expression
 
@@ -16,7 +16,7 @@ from crm_core.crm.ext_models import Contract
 from crm_core.crm.models import Company, CompanyRole, Invoice, Payment, Person
 from crm_core.crm.phones import normalise
 from crm_core.crm.schemas import CompanyIn, PersonIn
-from crm_core.db import session_scope, utcnow
+from crm_core.db import autocommit_engine, session_scope, utcnow
 from crm_core.errors import Conflict, InvalidInput, NotFound
 from crm_core.listing import Page
 from crm_core.users.audit import AuditContext, record_audit
@@ -422,8 +422,17 @@ class CrmService:
             e164 = normalise(number, self._region)
         except ValueError as err:
             raise _bad("number", str(err)) from None
-        async with self._sessions() as db:
-            return e164, await repo.lookup_phone(db, self._policies, principal, e164)
+        reads = autocommit_engine(self._sessions)
+        try:
+            async with reads.connect() as conn:
+                return e164, await repo.lookup_phone(conn, self._policies, principal, e164)
+        except DBAPIError as err:
+            # The hot-read pool does not ping (see db.autocommit_engine): a connection the
+            # server dropped fails once, and the pool has discarded it; read again.
+            if not err.connection_invalidated:
+                raise
+        async with reads.connect() as conn:
+            return e164, await repo.lookup_phone(conn, self._policies, principal, e164)
 
     async def search(
         self, principal: Principal, text: str, limit: int

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import event
+from sqlalchemy import Engine, Select, event, literal, select, text, union_all
 
-from crm_core.appkeys import ENGINE
+from crm_core.appkeys import ENGINE, POLICIES, SESSIONS
+from crm_core.crm import repository as repo
+from crm_core.crm.models import Company, Person, Phone
 from crm_core.crm.phones import digits_for_search, looks_like_phone, normalise, try_normalise
+from crm_core.users.auth import principal_for
+from crm_core.users.models import User
+from crm_core.users.permissions import PolicyRegistry, Principal
 from tests.conftest import AppMaker, add_user
 from tests.crm.helpers import Api, field_of
 
@@ -129,7 +135,9 @@ async def test_lookup_is_one_query_on_the_e164_index(make_client: AppMaker) -> N
         if "phones" in statement:
             statements.append(statement)
 
-    engine = client.app[ENGINE].sync_engine
+    # Every engine: on PostgreSQL the lookup reads through its own AUTOCOMMIT engine
+    # (crm_core.db.autocommit_engine).
+    engine = Engine
     event.listen(engine, "before_cursor_execute", record)
     try:
         await api.get("/api/lookup/phone", number="2101234567")
@@ -172,3 +180,214 @@ async def test_search_by_name_code_email_and_phone(make_client: AppMaker) -> Non
         assert err["error"]["details"].get("parameter", err["error"]["details"].get("field")) == (
             name
         )
+
+
+# -- the fast paths answer exactly what the scoped sub-query forms answer ---------------------
+
+
+def _reference_lookup_stmt(
+    policies: PolicyRegistry, principal: Principal, e164: str
+) -> Select[Any]:
+    """The lookup as it was written before the scope was resolved into values."""
+    persons = cast(
+        "Select[Any]",
+        select(
+            literal("person").label("type"), Person.id.label("id"), Phone.kind.label("kind")
+        ).join(Phone, Phone.person_id == Person.id),
+    )
+    companies = cast(
+        "Select[Any]",
+        select(
+            literal("company").label("type"), Company.id.label("id"), Phone.kind.label("kind")
+        ).join(Phone, Phone.company_id == Company.id),
+    )
+    return cast(
+        "Select[Any]",
+        union_all(
+            policies.scope(principal, Person, persons.where(Phone.e164 == e164)),
+            policies.scope(principal, Company, companies.where(Phone.e164 == e164)),
+        ),
+    )
+
+
+async def _principal(client: TestClient[Any, Any], username: str) -> Principal:
+    async with client.app[SESSIONS]() as db:
+        user = await db.scalar(select(User).where(User.username == username))
+        assert user is not None
+        return principal_for(user, auth_method="internal")
+
+
+SEARCH_TEXTS = [
+    "maria",
+    "MARIA PAP",
+    "papadopoulou maria",
+    "ria pa",
+    "pap",
+    "ou",
+    "a",
+    "eorg",
+    "γιώργος",
+    "ΠΑΠΑΔ",
+    "100%",
+    "o_n",
+    "a/b",
+    "nick",
+    "the boss",
+    "@example",
+    "lena.s",
+    "6912345678",
+    "691 234",
+    "345 678",
+    "2101234567",
+    "+30 231 098 7654",
+    "0030 210",
+    "nobody at all",
+]
+
+
+async def test_search_and_lookup_answer_what_the_scoped_subqueries_answer(
+    make_client: AppMaker,
+) -> None:
+    """Every principal kind (admin, territory grant, team supervisor, delegate, nothing
+    granted) gets from the resolved-scope lookup and the indexed search exactly the rows, in
+    the order, that the original statements (scope as sub-queries, one OR of LIKEs) give."""
+    client = await make_client(default_region="GR")
+    await add_user(client, "admin", "admin")
+    await add_user(client, "granted", "agent")
+    await add_user(client, "delegate", "agent")
+    await add_user(client, "lonely", "agent")
+    await add_user(client, "boss", "supervisor", teams=("Desk",))
+    api = Api(client)
+    await api.as_("admin")
+    users = {
+        name: (await _principal(client, name)).user_id
+        for name in ("granted", "delegate", "lonely", "boss")
+    }
+    team = (await api.get("/api/teams", name="Desk"))["items"][0]["id"]
+    north = (await api.post("/api/territories", {"name": "North"}))["id"]
+    south = (await api.post("/api/territories", {"name": "South"}))["id"]
+    await api.post(f"/api/territories/{north}/grants", {"user_id": users["granted"]})
+    await api.post(f"/api/territories/{south}/grants", {"role": "supervisor"})
+    people = [
+        ("Maria", "Papadopoulou", None, "maria@example.gr", "6912345678", {"territory_id": north}),
+        ("Maria", "Papas", "the boss", "m.papas@example.gr", "2101234567", {"team_id": team}),
+        ("Γιώργος", "Παπαδόπουλος", None, None, "+30 231 098 7654", {"territory_id": south}),
+        ("Elena", "Stoica", "nick", "lena.s@example.ro", "0721 234 567", {}),
+        ("Ioana", "O_Neil", "100%", "a/b@example.com", "691 234 5670", {"territory_id": north}),
+        ("Anna", "Georgiou", None, None, "2101234567", {"owner_id": users["granted"]}),
+    ]
+    for given, family, nickname, email, phone, where in people:
+        body: dict[str, Any] = {"given_name": given, "family_name": family, **where}
+        if nickname:
+            body["nickname"] = nickname
+        if email:
+            body["emails"] = [{"address": email}]
+        body["phones"] = [{"number": phone}]
+        await api.post("/api/persons", body)
+    await api.post(
+        "/api/companies",
+        {
+            "code": "PAP",
+            "name": "Papadopoulou Ltd",
+            "territory_id": north,
+            "phones": [{"number": "2101234567"}],
+            "emails": [{"address": "maria@pap.example"}],
+        },
+    )
+    now = datetime.now(UTC)
+    await api.as_("boss")
+    await api.post(
+        "/api/delegations",
+        {
+            "to_user_id": users["delegate"],
+            "starts_at": (now - timedelta(hours=1)).isoformat(),
+            "ends_at": (now + timedelta(hours=1)).isoformat(),
+        },
+    )
+    policies = client.app[POLICIES]
+    sessions = client.app[SESSIONS]
+    for username in ("admin", "granted", "delegate", "lonely", "boss"):
+        principal = await _principal(client, username)
+        async with sessions() as db:
+            for e164 in ("+306912345678", "+302101234567", "+302310987654", "+40721234567"):
+                got = await repo.lookup_phone(db, policies, principal, e164)
+                want = (await db.execute(_reference_lookup_stmt(policies, principal, e164))).all()
+                assert sorted((c.type, c.id, c.phone_kind) for c in got) == sorted(
+                    (r.type, r.id, r.kind) for r in want
+                ), (username, e164)
+            for text in SEARCH_TEXTS:
+                for limit in (1, 20):
+                    companies, persons = await repo.search_records(
+                        db, policies, principal, text, "GR", limit
+                    )
+                    ref_p = policies.scope(
+                        principal, Person, select(Person.id).where(repo._person_match(text, "GR"))
+                    ).order_by(Person.family_name, Person.given_name, Person.id)
+                    ref_c = policies.scope(
+                        principal,
+                        Company,
+                        select(Company.id).where(repo._company_match(text, "GR")),
+                    ).order_by(Company.name, Company.id)
+                    assert [p.id for p in persons] == list(await db.scalars(ref_p.limit(limit))), (
+                        username,
+                        text,
+                        limit,
+                    )
+                    assert [c.id for c in companies] == list(
+                        await db.scalars(ref_c.limit(limit))
+                    ), (username, text, limit)
+
+
+async def test_resolved_scope_follows_grants_at_once(make_client: AppMaker) -> None:
+    """The scope is read afresh for every lookup: a new grant counts from the next call."""
+    client = await make_client(default_region="GR")
+    await add_user(client, "admin", "admin")
+    await add_user(client, "agent", "agent")
+    api = Api(client)
+    await api.as_("admin")
+    territory = (await api.post("/api/territories", {"name": "East"}))["id"]
+    person = await api.post(
+        "/api/persons",
+        {
+            "given_name": "Nikos",
+            "family_name": "Ioannou",
+            "territory_id": territory,
+            "phones": [{"number": "6944444444"}],
+        },
+    )
+    agent_id = (await _principal(client, "agent")).user_id
+    await api.as_("agent")
+    assert (await api.get("/api/lookup/phone", number="6944444444"))["candidates"] == []
+    assert (await api.get("/api/search", q="ioannou"))["items"] == []
+    await api.as_("admin")
+    grant = await api.post(f"/api/territories/{territory}/grants", {"user_id": agent_id})
+    await api.as_("agent")
+    found = await api.get("/api/lookup/phone", number="6944444444")
+    assert [c["id"] for c in found["candidates"]] == [person["id"]]
+    assert [h["id"] for h in (await api.get("/api/search", q="ioannou"))["items"]] == [person["id"]]
+    await api.as_("admin")
+    await api.delete(f"/api/territories/{territory}/grants/{grant['id']}")
+    await api.as_("agent")
+    assert (await api.get("/api/lookup/phone", number="6944444444"))["candidates"] == []
+
+
+async def test_lookup_survives_connections_the_server_dropped(
+    make_client: AppMaker, db_url: str
+) -> None:
+    """The hot-read pool does not ping: a connection PostgreSQL closed fails once inside
+    ``CrmService.lookup_phone``, which reads again on a new one (SQLite has no such pool)."""
+    client = await make_client(default_region="GR")
+    api, seed = await _seed(client)
+    first = await api.get("/api/lookup/phone", number="6912345678")
+    assert [c["id"] for c in first["candidates"]] == [seed["maria"]["id"]]
+    if db_url.startswith("postgresql"):
+        async with client.app[ENGINE].connect() as conn:
+            killed = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        assert killed >= 1  # at least the hot-read connection of the first lookup
+    again = await api.get("/api/lookup/phone", number="6912345678")
+    assert again == first
