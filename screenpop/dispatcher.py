@@ -8,10 +8,16 @@ Every ``serve`` process runs a dispatcher following the same bus events and send
 sockets connected to it (``send``), so a console gets each pop once however many processes run,
 and any process can give a reconnecting console its snapshot. A contact chosen for a call is a
 bus event too (:class:`PopContactLinked`), so that every process rebuilds its pops.
+
+Pops of different calls are built concurrently (at most ``concurrency`` events in hand at once),
+so that one slow pop does not delay the others; the events of one call (and the state changes of
+one agent) are handled one after the other, in bus order, so a call's update never overtakes its
+pop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC
@@ -33,13 +39,22 @@ log = logging.getLogger(__name__)
 PrincipalLoader = Callable[[int], Awaitable[Principal | None]]
 # Sends a message to the consoles of these users that are connected to this process.
 Sender = Callable[[tuple[int, ...], dict[str, Any]], Awaitable[object]]
+# Events in hand at once (being handled, or waiting behind an earlier event of the same call):
+# beyond that the dispatcher stops reading, and the bus subscription's own bound applies.
+CONCURRENCY = 16
 
 
 class PopDispatcher:
     """Turns call events into pops and updates for the agents concerned."""
 
     def __init__(
-        self, bus: EventBus, builder: PopBuilder, principals: PrincipalLoader, send: Sender
+        self,
+        bus: EventBus,
+        builder: PopBuilder,
+        principals: PrincipalLoader,
+        send: Sender,
+        *,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self._bus = bus
         self._builder = builder
@@ -47,6 +62,10 @@ class PopDispatcher:
         self._send = send
         # user id -> call id -> the pop last sent
         self._active: dict[int, dict[str, dict[str, Any]]] = {}
+        self._slots = asyncio.Semaphore(max(1, concurrency))
+        # "call:<id>" / "agent:<pbx>:<id>" -> the task handling its latest event (the next waits)
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def snapshot_for(self, principal: Principal) -> list[dict[str, Any]]:
         """The pops of the user's calls in progress (a reconnecting console's snapshot)."""
@@ -90,21 +109,52 @@ class PopDispatcher:
 
     async def run(self) -> None:
         """Follow the bus forever (a supervised task)."""
-        async with self._bus.subscribe(
-            CallRinging, CallAnswered, CallEnded, PopContactLinked, AgentStateChanged
-        ) as sub:
-            while True:
-                try:
-                    event = await sub.get()
-                except SubscriptionGap:
-                    log.warning("screen pop missed call events; consoles will resync")
-                    continue
-                except SubscriptionClosed:
-                    return
-                try:
-                    await self.handle(event)
-                except Exception:
-                    log.exception("screen pop failed for %r", event)
+        try:
+            async with self._bus.subscribe(
+                CallRinging, CallAnswered, CallEnded, PopContactLinked, AgentStateChanged
+            ) as sub:
+                while True:
+                    try:
+                        event = await sub.get()
+                    except SubscriptionGap:
+                        log.warning("screen pop missed call events; consoles will resync")
+                        continue
+                    except SubscriptionClosed:
+                        break
+                    await self._slots.acquire()
+                    self._spawn(event)
+            # The bus closed: let the events in hand finish.
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, event: Event) -> None:
+        """Handle ``event`` in a task of its own, after the earlier events it must follow."""
+        keys = _order_keys(event)
+        before = [self._tails[k] for k in keys if k in self._tails]
+        task = asyncio.create_task(self._handle_after(before, event))
+        self._tasks.add(task)
+        for key in keys:
+            self._tails[key] = task
+        task.add_done_callback(lambda t: self._done(keys, t))
+
+    def _done(self, keys: tuple[str, ...], task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        for key in keys:
+            if self._tails.get(key) is task:
+                del self._tails[key]
+
+    async def _handle_after(self, before: list[asyncio.Task[None]], event: Event) -> None:
+        if before:
+            # Their outcome does not matter (failures are logged there); only that they are over.
+            await asyncio.wait(before)
+        try:
+            await self.handle(event)
+        except Exception:
+            log.exception("screen pop failed for %r", event)
 
     async def handle(self, event: Event) -> None:
         """React to one call event."""
@@ -172,3 +222,14 @@ class PopDispatcher:
             self._active[uid][call_id]["call"]["state"] = state
         update = {"type": "call_update", "call_id": call_id, "state": state}
         await self._send(users, {**update, **extra})
+
+
+def _order_keys(event: Event) -> tuple[str, ...]:
+    """What an event must stay in order with: its call, and for a state change its agent too."""
+    keys: list[str] = []
+    call_id = getattr(event, "call_id", None)
+    if call_id:
+        keys.append(f"call:{call_id}")
+    if isinstance(event, AgentStateChanged):
+        keys.append(f"agent:{event.pbx}:{event.agent_id}")
+    return tuple(keys)

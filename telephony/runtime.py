@@ -5,6 +5,13 @@ derives from it. After every (re)connect it rebuilds the tracker's view from ``S
 ``QueueStatus`` and closes the calls that ended while the connection was down, so no call is lost
 and none is recorded twice (the store is idempotent by Linkedid). A finished call that cannot be
 stored (database down) is kept and retried until it is.
+
+Finished calls are stored off the event path: ``CallEnded`` goes to a queue that a writer task
+empties in order, storing each call and then publishing its ``CallEnded`` (so a follower of that
+event still finds the record, as before). Events of the same call or agent that come after it
+(the agent's wrap-up) join the same queue, so they are still published after it; the others —
+another agent's call ringing — are published at once and do not wait for the database. When the
+event loop task (or the retry task) stops, the queue is drained first.
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ __all__ = ["LiveAgentDirectory", "PbxRuntime", "RuntimeGateway", "queue_summary"
 
 log = logging.getLogger(__name__)
 RETRY_INTERVAL = 5.0
+# On stop, how long the queued call records may take to store (the supervisor waits 10 s).
+DRAIN_TIMEOUT_S = 8.0
 
 
 class RuntimeGateway(AmiGateway, Protocol):
@@ -186,6 +195,11 @@ class PbxRuntime:
         self._clock = clock
         self._synced_session = 0
         self._unsaved: list[CallEnded] = []
+        # Finished calls waiting to be stored, then published, by the writer task, and the
+        # events that must follow them (same call or agent); how many are queued per key.
+        self._to_store: asyncio.Queue[Event] = asyncio.Queue()
+        self._held: dict[str, int] = {}
+        self._writer: asyncio.Task[None] | None = None
         # ActionID -> the caller waiting for that Originate's OriginateResponse
         self._originates: dict[str, asyncio.Future[AmiMessage]] = {}
         # wrap-up: agents to pause now, and when each agent's wrap-up ends (loop time)
@@ -234,11 +248,73 @@ class PbxRuntime:
 
     async def _emit(self, events: list[Event]) -> None:
         for event in events:
-            if isinstance(event, CallEnded):
-                await self._save(event)
-            elif isinstance(event, AgentStateChanged):
+            if isinstance(event, AgentStateChanged):
                 self._wrap_up_follow(event)
-            await self._bus.publish(event)
+            keys = _order_keys(event)
+            if isinstance(event, CallEnded) or any(k in self._held for k in keys):
+                # A finished call is published once stored; what concerns the same call or
+                # agent follows it through the same queue, so its order holds.
+                self._publish_later(event, keys)
+            else:
+                await self._bus.publish(event)
+
+    # -- call records ---------------------------------------------------------------------------
+
+    def _publish_later(self, event: Event, keys: tuple[str, ...]) -> None:
+        """Queue an event for the writer (started on first use, restarted if it ended)."""
+        for key in keys:
+            self._held[key] = self._held.get(key, 0) + 1
+        self._to_store.put_nowait(event)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(
+                self._write_calls(), name=f"pbx:{self.name}:call-records"
+            )
+
+    async def _write_calls(self) -> None:
+        """Store each queued call (a failure is kept for the retries), then publish its end;
+        publish the events queued behind it, in order."""
+        while True:
+            event = await self._to_store.get()
+            try:
+                if isinstance(event, CallEnded):
+                    await self._save(event)
+                await self._bus.publish(event)
+            except Exception:
+                log.exception("PBX %s: %s not published", self.name, event.event_name)
+            finally:
+                for key in _order_keys(event):
+                    left = self._held[key] - 1
+                    if left:
+                        self._held[key] = left
+                    else:
+                        del self._held[key]
+                self._to_store.task_done()
+
+    async def flush(self) -> None:
+        """Wait until every call queued so far has been through one store attempt."""
+        await self._to_store.join()
+
+    async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """On stop: store what is queued, retry what failed once more, then stop the writer."""
+        flushed = False
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.flush()
+                flushed = True
+                pending, self._unsaved = self._unsaved, []
+                for event in pending:
+                    await self._save(event)
+        except TimeoutError:
+            log.error(
+                "PBX %s: %d call records still queued at stop", self.name, self._to_store.qsize()
+            )
+        for event in self._unsaved:
+            log.error("call %s on %s: not stored at stop", event.call_id, self.name)
+        if flushed and self._writer is not None:
+            # Idle now (a later CallEnded starts a new one); a writer still busy carries on.
+            writer, self._writer = self._writer, None
+            writer.cancel()
+            await asyncio.wait([writer])
 
     # -- wrap-up ----------------------------------------------------------------------------
 
@@ -302,18 +378,22 @@ class PbxRuntime:
             self._unsaved.append(event)
 
     async def run_events(self) -> None:
-        """Consume the gateway's events forever (supervised task)."""
+        """Consume the gateway's events forever (supervised task); drain the records on stop."""
         apply = self.tracker.apply
-        async for batch in self.gateway.batches():
-            if batch.session > self._synced_session:
-                await self.resync()
-            at = batch.received_at
-            for message in batch.messages:
-                if message.event == "OriginateResponse":
-                    self._answer_originate(message)
-                events = apply(message, at)
-                if events:  # most AMI events change nothing the platform shows
-                    await self._emit(events)
+        try:
+            async for batch in self.gateway.batches():
+                if batch.session > self._synced_session:
+                    await self.resync()
+                at = batch.received_at
+                for message in batch.messages:
+                    if message.event == "OriginateResponse":
+                        self._answer_originate(message)
+                    events = apply(message, at)
+                    if events:  # most AMI events change nothing the platform shows
+                        await self._emit(events)
+        except asyncio.CancelledError:
+            await self.drain()
+            raise
 
     def _answer_originate(self, msg: AmiMessage) -> None:
         waiter = self._originates.get(msg.get("ActionID") or "")
@@ -341,12 +421,17 @@ class PbxRuntime:
             await self.gateway.next_change()
 
     async def run_retries(self) -> None:
-        """Store the call records that failed to store (supervised task)."""
-        while True:
-            await asyncio.sleep(RETRY_INTERVAL)
-            pending, self._unsaved = self._unsaved, []
-            for event in pending:
-                await self._save(event)
+        """Store the call records that failed to store (supervised task); drain them on stop."""
+        try:
+            while True:
+                await asyncio.sleep(RETRY_INTERVAL)
+                pending, self._unsaved = self._unsaved, []
+                for event in pending:
+                    await self._save(event)
+        except asyncio.CancelledError:
+            # Stopped after the event loop task: anything a last resync queued is stored too.
+            await self.drain()
+            raise
 
     async def resync(self) -> None:
         """Rebuild the tracker from the PBX and close calls that ended while we were away."""
@@ -385,6 +470,14 @@ class PbxRuntime:
     async def queues(self) -> list[dict[str, Any]]:
         """Live queue state from QueueStatus (params, members, callers waiting)."""
         return queue_summary(await self.gateway.queue_status())
+
+
+def _order_keys(event: Event) -> tuple[str, ...]:
+    """What an event must stay in order with: its call and its agent."""
+    call_id = getattr(event, "call_id", None)
+    agent_id = getattr(event, "agent_id", None)
+    keys = (f"call:{call_id}" if call_id else "", f"agent:{agent_id}" if agent_id else "")
+    return tuple(k for k in keys if k)
 
 
 def queue_summary(messages: tuple[AmiMessage, ...]) -> list[dict[str, Any]]:

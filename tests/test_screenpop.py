@@ -11,13 +11,19 @@ from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
 from crm_core.appkeys import BUS, POLICIES, SESSIONS
+from crm_core.bus.events import Event
+from crm_core.bus.fanout import Subscription
+from crm_core.bus.memory import InProcessBus
 from crm_core.users.auth import principal_for
-from crm_core.users.models import User
+from crm_core.users.models import Role, User
+from crm_core.users.permissions import Principal
+from screenpop.dispatcher import PopDispatcher
 from screenpop.service import PopBuilder
 from telephony.events import CallAnswered, CallEnded, CallRinging
 from telephony.models import CallDirection, CallOutcome
 from tests.conftest import add_user, login
 from tests.crm.helpers import Api
+from web.screenpop_wiring import PrincipalCache
 
 
 async def _recv(ws: Any, kind: str) -> dict[str, Any]:
@@ -251,3 +257,107 @@ async def test_unknown_and_shared_numbers(client: TestClient[Any, Any]) -> None:
         principal, {"id": "4", "direction": "inbound", "caller_id": "anonymous", "called": None}
     )
     assert hidden["contact"] is None
+
+
+class SubscribedBus(InProcessBus):
+    """Tells when someone subscribed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subscribed = asyncio.Event()
+
+    def subscribe(self, *types: type[Event], maxsize: int = 1000) -> Subscription:
+        sub = super().subscribe(*types, maxsize=maxsize)
+        self.subscribed.set()
+        return sub
+
+
+class GatedBuilder:
+    """Builds a pop from the call; the pop of a call in ``held`` waits until its gate opens."""
+
+    def __init__(self, *held: str) -> None:
+        self.gates = {call_id: asyncio.Event() for call_id in held}
+
+    async def build(self, principal: Principal, call: dict[str, Any]) -> dict[str, Any]:
+        gate = self.gates.get(call["id"])
+        if gate is not None:
+            await gate.wait()
+        return {"type": "screen_pop", "call": dict(call), "for": principal.username}
+
+
+async def test_a_slow_pop_delays_neither_other_calls_nor_overtakes_its_own_updates() -> None:
+    bus = SubscribedBus()
+    builder = GatedBuilder("1.1")
+    sent: list[tuple[tuple[int, ...], dict[str, Any]]] = []
+    arrived = asyncio.Condition()
+
+    async def send(users: tuple[int, ...], message: dict[str, Any]) -> None:
+        async with arrived:
+            sent.append((users, message))
+            arrived.notify_all()
+
+    async def principal(uid: int) -> Principal:
+        return Principal(user_id=uid, username=f"u{uid}", roles=frozenset({Role.AGENT}))
+
+    async def sent_count(n: int) -> None:
+        async with asyncio.timeout(5), arrived:
+            await arrived.wait_for(lambda: len(sent) >= n)
+
+    dispatcher = PopDispatcher(bus, builder, principal, send)  # type: ignore[arg-type]
+    task = asyncio.create_task(dispatcher.run())
+    async with asyncio.timeout(5):
+        await bus.subscribed.wait()
+    await bus.publish(_ringing(7, "+302101234567", "1.1"))
+    await bus.publish(
+        CallAnswered(pbx="main", call_id="1.1", direction=CallDirection.INBOUND, agent_id="7")
+    )
+    await bus.publish(_ringing(8, "+302101234568", "2.2"))
+    # Call 2.2's pop is not held up by call 1.1's slow one...
+    await sent_count(1)
+    assert [m["call"]["id"] for _, m in sent] == ["2.2"]
+    assert sent[0][0] == (8,)
+    # ...and call 1.1's update waits for its pop.
+    builder.gates["1.1"].set()
+    await sent_count(3)
+    assert [(m["type"], m["call"]["id"] if "call" in m else m["call_id"]) for _, m in sent] == [
+        ("screen_pop", "2.2"),
+        ("screen_pop", "1.1"),
+        ("call_update", "1.1"),
+    ]
+    assert sent[2][1]["state"] == "answered"
+    task.cancel()
+    await asyncio.wait([task])
+    await bus.close()
+
+
+async def test_principals_are_kept_only_for_their_ttl() -> None:
+    now = [100.0]
+    active = {1: True}
+    loads: list[int] = []
+
+    async def load(uid: int) -> Principal | None:
+        loads.append(uid)
+        if not active.get(uid):
+            return None  # missing or deactivated
+        return Principal(user_id=uid, username=f"u{uid}", roles=frozenset({Role.AGENT}))
+
+    cache = PrincipalCache(load, ttl_s=5.0, clock=lambda: now[0])
+    first = await cache.get(1)
+    assert first is not None
+    assert await cache.get(1) is first
+    assert loads == [1]
+    # Deactivated: still served until the TTL runs out, never after.
+    active[1] = False
+    now[0] += 4.9
+    assert await cache.get(1) is first
+    now[0] += 0.2
+    assert await cache.get(1) is None
+    assert loads == [1, 1]
+    # Nothing is kept for an inactive user: each pop asks again.
+    assert await cache.get(1) is None
+    assert loads == [1, 1, 1]
+    active[1] = True
+    assert await cache.get(1) is not None
+    cache.forget(1)
+    assert await cache.get(1) is not None
+    assert loads == [1, 1, 1, 1, 1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,8 +16,8 @@ from crm_core.appkeys import BUS, SESSIONS
 from crm_core.bus.memory import InProcessBus
 from crm_core.db import session_scope
 from telephony.api import RUNTIMES
-from telephony.events import CallEnded, CallRinging
-from telephony.models import AgentDirectory, CallDirection, CallOutcome, HangupParty
+from telephony.events import AgentStateChanged, CallEnded, CallRinging
+from telephony.models import AgentDirectory, AgentState, CallDirection, CallOutcome, HangupParty
 from telephony.ports import (
     GatewayHealth,
     GatewayStatus,
@@ -293,6 +294,7 @@ async def test_resync_closes_calls_that_ended_while_disconnected(
     assert row.customer_e164 == "+302101234567"
     # A second resync of the same session changes nothing and stores nothing twice.
     await runtime.resync()
+    await runtime.drain()
     async with client.app[SESSIONS]() as db:
         assert await db.scalar(select(func.count()).select_from(CallRecordRow)) == 1
     await bus.close()
@@ -337,13 +339,103 @@ async def test_unsaved_call_records_are_retried(client: TestClient[Any, Any]) ->
         started_at=start,
         ended_at=start,
     )
-    await runtime._emit([event])
+    async with bus.subscribe(CallEnded) as sub:
+        await runtime._emit([event])
+        async with asyncio.timeout(5):
+            # Published after the first (failed) store attempt, off the event path.
+            assert await sub.get() == event
     assert store.saved == []
     assert runtime._unsaved == [event]
     pending, runtime._unsaved = runtime._unsaved, []
     for e in pending:
         await runtime._save(e)
     assert store.saved == ["9.9"]
+    await runtime.drain()
+    await bus.close()
+
+
+class GatedStore:
+    """A store whose saves wait until the test opens the gate (a slow database)."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.saved: list[str] = []
+
+    async def save(self, event: CallEnded) -> bool:
+        await self.gate.wait()
+        self.saved.append(event.call_id)
+        return True
+
+
+def _ended(call_id: str) -> CallEnded:
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    return CallEnded(
+        pbx="fake",
+        call_id=call_id,
+        direction=CallDirection.INBOUND,
+        outcome=CallOutcome.ANSWERED,
+        started_at=start,
+        ended_at=start,
+    )
+
+
+async def test_ringing_does_not_wait_for_a_slow_call_record() -> None:
+    bus = InProcessBus()
+    store = GatedStore()
+    runtime = PbxRuntime("fake", ScriptedGateway(), CallTracker("fake"), bus, store)  # type: ignore[arg-type]
+    ringing = CallRinging(pbx="fake", call_id="2.2", direction=CallDirection.INBOUND, agent_id="7")
+    ended = dataclasses.replace(_ended("1.1"), agent_id="5")
+    after = AgentStateChanged(
+        pbx="fake", agent_id="5", state=AgentState.READY, previous=AgentState.ON_CALL
+    )
+    async with bus.subscribe(CallEnded, CallRinging, AgentStateChanged) as sub:
+        # Call 1.1 of agent 5 ends, agent 5 becomes ready, agent 7 gets a call.
+        await runtime._emit([ended, after, ringing])  # returns although 1.1 is not stored yet
+        async with asyncio.timeout(5):
+            assert await sub.get() == ringing
+        assert store.saved == []
+        store.gate.set()
+        async with asyncio.timeout(5):
+            # The end is published once the record is stored (its followers find it), and
+            # agent 5's next state after it.
+            assert await sub.get() == ended
+            assert await sub.get() == after
+        assert store.saved == ["1.1"]
+    await runtime.drain()
+    await bus.close()
+
+
+class ListeningGateway(ScriptedGateway):
+    """Tells when the runtime started reading its events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listening = asyncio.Event()
+
+    async def events(self) -> AsyncIterator[ReceivedEvent]:
+        self.listening.set()
+        async for event in super().events():
+            yield event
+
+
+async def test_stopping_the_event_loop_drains_queued_call_records() -> None:
+    bus = InProcessBus()
+    store = GatedStore()
+    gateway = ListeningGateway()
+    runtime = PbxRuntime("fake", gateway, CallTracker("fake"), bus, store)  # type: ignore[arg-type]
+    events = asyncio.create_task(runtime.run_events())
+    async with asyncio.timeout(5):
+        await gateway.listening.wait()
+    await runtime._emit([_ended("1.1"), _ended("1.2")])
+    assert store.saved == []
+    events.cancel()
+    store.gate.set()
+    async with asyncio.timeout(5):
+        await asyncio.wait([events])
+    assert events.cancelled()
+    # Stored once each, in order, before the task ended; the writer is stopped.
+    assert store.saved == ["1.1", "1.2"]
+    assert runtime._writer is None
     await bus.close()
 
 

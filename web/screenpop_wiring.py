@@ -1,9 +1,16 @@
-"""Wiring of the screen pop: a dispatcher following call events, pops in the console snapshot."""
+"""Wiring of the screen pop: a dispatcher following call events, pops in the console snapshot.
+
+The dispatcher needs the agent's principal for every pop. Loading it costs a session and a few
+statements, so principals are kept for ``PRINCIPAL_TTL_S`` seconds after they were read: a change
+of roles or teams, or a deactivation, takes effect on pops within that time (nothing is kept for a
+user who is missing or inactive, and nothing is served past its expiry).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -16,9 +23,48 @@ from screenpop.dispatcher import PopDispatcher
 from screenpop.service import PopBuilder
 from web.ws import HUB
 
-__all__ = ["POPS", "screenpop_ctx"]
+__all__ = ["POPS", "PRINCIPAL_TTL_S", "PrincipalCache", "screenpop_ctx"]
 
 POPS = web.AppKey("screen_pops", PopDispatcher)
+PRINCIPAL_TTL_S = 5.0
+
+
+class PrincipalCache:
+    """Principals by user id, each kept ``ttl_s`` seconds after it was loaded."""
+
+    def __init__(
+        self,
+        load: Callable[[int], Awaitable[Principal | None]],
+        *,
+        ttl_s: float = PRINCIPAL_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._kept: dict[int, tuple[float, Principal]] = {}
+
+    async def get(self, user_id: int) -> Principal | None:
+        """The user's principal, from the cache while fresh; None for a missing/inactive user."""
+        kept = self._kept.get(user_id)
+        if kept is not None and self._clock() < kept[0]:
+            return kept[1]
+        # The expiry counts from before the read, so nothing is served longer than ttl_s
+        # after the database said so.
+        expires = self._clock() + self._ttl_s
+        principal = await self._load(user_id)
+        if principal is None:
+            self._kept.pop(user_id, None)
+        else:
+            self._kept[user_id] = (expires, principal)
+        return principal
+
+    def forget(self, user_id: int | None = None) -> None:
+        """Drop one user's principal (or all): the next pop reads it again."""
+        if user_id is None:
+            self._kept.clear()
+        else:
+            self._kept.pop(user_id, None)
 
 
 async def screenpop_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -43,7 +89,8 @@ async def screenpop_ctx(app: web.Application) -> AsyncIterator[None]:
         text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str)
         return hub.deliver(user_ids, text)
 
-    dispatcher = PopDispatcher(app[BUS], builder, load_principal, send_here)
+    principals = PrincipalCache(load_principal)
+    dispatcher = PopDispatcher(app[BUS], builder, principals.get, send_here)
     app[POPS] = dispatcher
     hub.snapshot(dispatcher.snapshot_for)
     app[SUPERVISOR].start("screen-pop", dispatcher.run)

@@ -249,19 +249,30 @@ class FinanceService:
                 record = await repo.get_visible(db, self._policies, principal, Company, record_id)
             else:
                 record = await repo.get_visible(db, self._policies, principal, Person, record_id)
-            if not self._policies.policy(type(record)).can(principal, "balances", record):
-                return today, True, []
-            inv_owner = Invoice.company_id if model is Company else Invoice.person_id
-            pay_owner = Payment.company_id if model is Company else Payment.person_id
-            invoices = await db.scalars(
-                select(Invoice).where(
-                    inv_owner == record_id,
-                    Invoice.kind == InvoiceKind.INVOICE.value,
-                    Invoice.status.in_(OWED_STATUSES),
-                )
+            masked, balances = await self.balance_of(db, principal, record, today)
+            return today, masked, balances
+
+    async def balance_of(
+        self, db: AsyncSession, principal: Principal, record: Company | Person, today: date
+    ) -> tuple[bool, list[CurrencyBalance]]:
+        """(masked, balances per currency) of a record the caller has already found visible.
+
+        For callers that hold the record in an open session (the screen pop): no second lookup.
+        """
+        if not self._policies.policy(type(record)).can(principal, "balances", record):
+            return True, []
+        is_company = isinstance(record, Company)
+        inv_owner = Invoice.company_id if is_company else Invoice.person_id
+        pay_owner = Payment.company_id if is_company else Payment.person_id
+        invoices = await db.scalars(
+            select(Invoice).where(
+                inv_owner == record.id,
+                Invoice.kind == InvoiceKind.INVOICE.value,
+                Invoice.status.in_(OWED_STATUSES),
             )
-            payments = await db.scalars(select(Payment).where(pay_owner == record_id))
-            return today, False, _balances(list(invoices), list(payments), today)
+        )
+        payments = await db.scalars(select(Payment).where(pay_owner == record.id))
+        return False, _balances(list(invoices), list(payments), today)
 
     @staticmethod
     async def _flush(db: AsyncSession) -> None:
