@@ -33,6 +33,7 @@ __all__ = [
     "page_json",
     "path_int",
     "principal",
+    "query_once",
     "read_body",
 ]
 
@@ -186,8 +187,8 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         raise InvalidInput(f"invalid request body: {summary}", details={"fields": fields}) from None
 
 
-def list_query(request: web.Request, spec: ListSpec) -> ListQuery:
-    """The request's list parameters, validated against ``spec``."""
+def query_once(request: web.Request) -> dict[str, str]:
+    """The query parameters, each given at most once (400 naming one given twice)."""
     params: dict[str, str] = {}
     for key in request.query:
         values = request.query.getall(key)
@@ -196,7 +197,12 @@ def list_query(request: web.Request, spec: ListSpec) -> ListQuery:
                 f"query parameter {key!r} is given more than once", details={"parameter": key}
             )
         params[key] = values[0]
-    return parse_list_query(params, spec)
+    return params
+
+
+def list_query(request: web.Request, spec: ListSpec) -> ListQuery:
+    """The request's list parameters, validated against ``spec``."""
+    return parse_list_query(query_once(request), spec)
 
 
 def json_ok(data: BaseModel | dict[str, Any] | list[Any], status: int = 200) -> web.Response:

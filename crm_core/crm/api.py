@@ -41,6 +41,7 @@ from crm_core.httpapi import (
     page_json,
     path_int,
     principal,
+    query_once,
     read_body,
 )
 from crm_core.users.permissions import Policy
@@ -66,19 +67,6 @@ def _crm(request: web.Request) -> CrmService:
     )
 
 
-def _list_params(request: web.Request) -> dict[str, str]:
-    """The query parameters of a list, each at most once (checked by the service)."""
-    params: dict[str, str] = {}
-    for key in request.query:
-        values = request.query.getall(key)
-        if len(values) > 1:
-            raise InvalidInput(
-                f"query parameter {key!r} is given more than once", details={"parameter": key}
-            )
-        params[key] = values[0]
-    return params
-
-
 def _person_out(request: web.Request, crm: CrmService, person: Person) -> PersonOut:
     return PersonOut.of(person, sensitive=crm.sees_sensitive(principal(request), person))
 
@@ -88,7 +76,7 @@ def _person_out(request: web.Request, crm: CrmService, person: Person) -> Person
 
 async def list_companies(request: web.Request) -> web.Response:
     """Companies in the caller's scope."""
-    page = await _crm(request).list_companies(principal(request), _list_params(request))
+    page = await _crm(request).list_companies(principal(request), query_once(request))
     return page_json(page, CompanyOut.of)
 
 
@@ -128,7 +116,7 @@ async def delete_company(request: web.Request) -> web.Response:
 async def list_persons(request: web.Request) -> web.Response:
     """Persons in the caller's scope."""
     crm = _crm(request)
-    page = await crm.list_persons(principal(request), _list_params(request))
+    page = await crm.list_persons(principal(request), query_once(request))
     return page_json(page, lambda p: _person_out(request, crm, p))
 
 

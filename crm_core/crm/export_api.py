@@ -22,7 +22,7 @@ from crm_core.crm.export import (
 )
 from crm_core.crm.service import CrmService
 from crm_core.errors import InvalidInput
-from crm_core.httpapi import ApiRegistry, Handler, audit_context, principal
+from crm_core.httpapi import ApiRegistry, Handler, audit_context, principal, query_once
 
 __all__ = ["register"]
 
@@ -39,21 +39,9 @@ def _service(request: web.Request) -> ExportService:
     return ExportService(crm)
 
 
-def _params(request: web.Request) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for key in request.query:
-        values = request.query.getall(key)
-        if len(values) > 1:
-            raise InvalidInput(
-                f"query parameter {key!r} is given more than once", details={"parameter": key}
-            )
-        params[key] = values[0]
-    return params
-
-
 def _handler(kind: ExportKind) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        fmt, params = parse_export_query(_params(request))
+        fmt, params = parse_export_query(query_once(request))
         who = principal(request)
         service = _service(request)
         # Counting first checks every parameter before the answer starts streaming.

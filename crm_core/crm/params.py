@@ -5,26 +5,20 @@ from __future__ import annotations
 from aiohttp import web
 
 from crm_core.errors import InvalidInput
+from crm_core.httpapi import query_once
 
 __all__ = ["page_params", "query_params"]
 
 
 def query_params(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
     """The query parameters, each at most once; 400 naming any other parameter."""
-    out: dict[str, str] = {}
     for key in request.query:
         if key not in allowed:
             raise InvalidInput(
                 f"unknown query parameter {key!r}; allowed: {', '.join(allowed)}",
                 details={"parameter": key, "allowed": list(allowed)},
             )
-        values = request.query.getall(key)
-        if len(values) > 1:
-            raise InvalidInput(
-                f"query parameter {key!r} is given more than once", details={"parameter": key}
-            )
-        out[key] = values[0]
-    return out
+    return query_once(request)
 
 
 def page_params(request: web.Request, max_offset: int) -> tuple[int, int]:
