@@ -58,13 +58,7 @@ def policies() -> list[tuple[type[Any], Policy[Any]]]:
 
 def _crm(request: web.Request) -> CrmService:
     app = request.app
-    settings = app[SETTINGS]
-    return CrmService(
-        app[SESSIONS],
-        app[POLICIES],
-        settings.default_region,
-        inactive_after_days=settings.crm_inactive_after_days,
-    )
+    return CrmService.configured(app[SESSIONS], app[POLICIES], app[SETTINGS])
 
 
 def _person_out(request: web.Request, crm: CrmService, person: Person) -> PersonOut:

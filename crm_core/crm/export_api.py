@@ -29,14 +29,7 @@ __all__ = ["register"]
 
 def _service(request: web.Request) -> ExportService:
     app = request.app
-    settings = app[SETTINGS]
-    crm = CrmService(
-        app[SESSIONS],
-        app[POLICIES],
-        settings.default_region,
-        inactive_after_days=settings.crm_inactive_after_days,
-    )
-    return ExportService(crm)
+    return ExportService(CrmService.configured(app[SESSIONS], app[POLICIES], app[SETTINGS]))
 
 
 def _handler(kind: ExportKind) -> Handler:

@@ -19,6 +19,7 @@ from crm_core.crm.schemas import CompanyIn, PersonIn
 from crm_core.db import autocommit_engine, session_scope, utcnow
 from crm_core.errors import Conflict, InvalidInput, NotFound
 from crm_core.listing import Page
+from crm_core.settings import Settings
 from crm_core.users.audit import AuditContext, record_audit
 from crm_core.users.permissions import PolicyRegistry, Principal
 
@@ -62,6 +63,21 @@ class CrmService:
         self._policies = policies
         self._region = region
         self._inactive_days = inactive_after_days
+
+    @classmethod
+    def configured(
+        cls,
+        sessions: async_sessionmaker[AsyncSession],
+        policies: PolicyRegistry,
+        settings: Settings,
+    ) -> CrmService:
+        """The service as ``settings`` configure it (phone region, inactivity period)."""
+        return cls(
+            sessions,
+            policies,
+            settings.default_region,
+            inactive_after_days=settings.crm_inactive_after_days,
+        )
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
