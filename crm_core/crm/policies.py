@@ -100,27 +100,46 @@ grant(Role.AGENT, CRM_READ, CRM_WRITE, CRM_BALANCES)
 grant(Role.CAMPAIGN_MANAGER, CRM_READ)
 
 
-def delegators(principal: Principal) -> Select[Any]:
-    """Ids of the users who delegate their access to ``principal`` right now."""
-    now = utcnow()
+def _lenders(user: Any, now: Any) -> Select[Any]:
+    """Ids of the users whose delegation to ``user`` is in force at ``now`` (values or binds)."""
     return select(Delegation.from_user_id).where(
-        Delegation.to_user_id == principal.user_id,
+        Delegation.to_user_id == user,
         Delegation.starts_at <= now,
         Delegation.ends_at > now,
     )
 
 
+def _granted(user: Any, role_granted: ColumnElement[bool], lenders: Select[Any]) -> Any:
+    """Condition on ``TerritoryGrant``: granted to ``user``, to one of their roles
+    (``role_granted``), to a lender or to one of a lender's roles."""
+    return or_(
+        TerritoryGrant.user_id == user,
+        role_granted,
+        TerritoryGrant.user_id.in_(lenders),
+        TerritoryGrant.role.in_(select(UserRole.role).where(UserRole.user_id.in_(lenders))),
+    )
+
+
+def _lent_team(lenders: Select[Any]) -> Any:
+    """Condition on ``TeamMember``: a team of a lender who is a supervisor."""
+    return TeamMember.user_id.in_(
+        select(UserRole.user_id).where(
+            UserRole.user_id.in_(lenders), UserRole.role == Role.SUPERVISOR.value
+        )
+    )
+
+
+def delegators(principal: Principal) -> Select[Any]:
+    """Ids of the users who delegate their access to ``principal`` right now."""
+    return _lenders(principal.user_id, utcnow())
+
+
 def granted_territories(principal: Principal) -> Select[Any]:
     """Ids of the territories granted to ``principal``: personally, through a role, or lent."""
-    lenders = delegators(principal)
     roles = sorted(r.value for r in principal.roles)
+    role_granted = TerritoryGrant.role.in_(roles) if roles else false()
     return select(TerritoryGrant.territory_id).where(
-        or_(
-            TerritoryGrant.user_id == principal.user_id,
-            TerritoryGrant.role.in_(roles) if roles else false(),
-            TerritoryGrant.user_id.in_(lenders),
-            TerritoryGrant.role.in_(select(UserRole.role).where(UserRole.user_id.in_(lenders))),
-        )
+        _granted(principal.user_id, role_granted, delegators(principal))
     )
 
 
@@ -130,13 +149,7 @@ def visible_condition(principal: Principal, model: type[Company] | type[Person])
         return true()
     lenders = delegators(principal)
     territories = granted_territories(principal)
-    lent_teams = select(TeamMember.team_id).where(
-        TeamMember.user_id.in_(
-            select(UserRole.user_id).where(
-                UserRole.user_id.in_(lenders), UserRole.role == Role.SUPERVISOR.value
-            )
-        )
-    )
+    lent_teams = select(TeamMember.team_id).where(_lent_team(lenders))
     conds: list[ColumnElement[bool]] = [
         model.owner_id == principal.user_id,
         model.owner_id.in_(lenders),
@@ -191,30 +204,16 @@ def _scope_values() -> Any:
     """One statement: the lenders, the granted territories and the lent teams, as (kind, id)."""
     now = bindparam("scope_now", type_=UtcDateTime())
     user: Any = bindparam("scope_user")
-    lenders = select(Delegation.from_user_id).where(
-        Delegation.to_user_id == user,
-        Delegation.starts_at <= now,
-        Delegation.ends_at > now,
-    )
+    lenders = _lenders(user, now)
+    role_granted = TerritoryGrant.role.in_(bindparam("scope_roles", expanding=True))
     territories = select(literal("t").label("kind"), TerritoryGrant.territory_id.label("id")).where(
-        or_(
-            TerritoryGrant.user_id == user,
-            TerritoryGrant.role.in_(bindparam("scope_roles", expanding=True)),
-            TerritoryGrant.user_id.in_(lenders),
-            TerritoryGrant.role.in_(select(UserRole.role).where(UserRole.user_id.in_(lenders))),
-        )
+        _granted(user, role_granted, lenders)
     )
     lent_teams = select(literal("m").label("kind"), TeamMember.team_id.label("id")).where(
-        TeamMember.user_id.in_(
-            select(UserRole.user_id).where(
-                UserRole.user_id.in_(lenders), UserRole.role == Role.SUPERVISOR.value
-            )
-        )
+        _lent_team(lenders)
     )
-    owners = select(literal("o").label("kind"), Delegation.from_user_id.label("id")).where(
-        Delegation.to_user_id == user,
-        Delegation.starts_at <= now,
-        Delegation.ends_at > now,
+    owners = lenders.with_only_columns(
+        literal("o").label("kind"), Delegation.from_user_id.label("id")
     )
     return union_all(owners, territories, lent_teams)
 
