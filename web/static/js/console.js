@@ -234,6 +234,16 @@ async function act(form, work) {
   }
 }
 
+// A form about the current call: submitting it runs `work(pop, data, form)` through act(), which
+// shows what it returns (or the error) next to the form.
+function onCallForm(id, work) {
+  $(id).addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    act(form, async () => work(currentCall(), new FormData(form), form));
+  });
+}
+
 async function linkContact(id, cand) {
   await act($("candidates"), async () => {
     const payload = cand.kind === "company" ? { company_id: cand.id } : { person_id: cand.id };
@@ -242,24 +252,18 @@ async function linkContact(id, cand) {
   });
 }
 
-$("new-contact-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const form = event.currentTarget;
-  act(form, async () => {
-    const pop = currentCall();
-    const data = new FormData(form);
-    const person = await api("POST", "/api/persons", {
-      given_name: String(data.get("given_name") || ""),
-      family_name: String(data.get("family_name") || ""),
-      phones: [{ kind: "mobile", number: String(data.get("phone") || "") }],
-    });
-    try {
-      await api("POST", `/api/calls/${pop.call.id}/contact`, { person_id: person.id });
-    } catch {
-      // The call may have ended before it could be linked: the contact exists all the same.
-    }
-    return t("newcontact.saved", { name: person.full_name });
+onCallForm("new-contact-form", async (pop, data, form) => {
+  const person = await api("POST", "/api/persons", {
+    given_name: String(data.get("given_name") || ""),
+    family_name: String(data.get("family_name") || ""),
+    phones: [{ kind: "mobile", number: String(data.get("phone") || "") }],
   });
+  try {
+    await api("POST", `/api/calls/${pop.call.id}/contact`, { person_id: person.id });
+  } catch {
+    // The call may have ended before it could be linked: the contact exists all the same.
+  }
+  return t("newcontact.saved", { name: person.full_name });
 });
 
 async function control(path, payload, done) {
@@ -313,19 +317,13 @@ function fillTargets() {
 
 $("tr-type").addEventListener("change", fillTargets);
 
-$("transfer-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const form = event.currentTarget;
-  act(form, async () => {
-    const pop = currentCall();
-    const data = new FormData(form);
-    await api("POST", `/api/calls/active/${pop.call.id}/transfer`, {
-      target_type: String(data.get("target_type")),
-      target: String(data.get("target") || "").trim(),
-      mode: String(data.get("mode") || "blind"),
-    });
-    return t("transfer.done");
+onCallForm("transfer-form", async (pop, data, form) => {
+  await api("POST", `/api/calls/active/${pop.call.id}/transfer`, {
+    target_type: String(data.get("target_type")),
+    target: String(data.get("target") || "").trim(),
+    mode: String(data.get("mode") || "blind"),
   });
+  return t("transfer.done");
 });
 
 async function loadDispositions(campaignId) {
@@ -343,83 +341,59 @@ async function loadDispositions(campaignId) {
   }
 }
 
-$("disposition-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const form = event.currentTarget;
-  act(form, async () => {
-    const pop = currentCall();
-    const data = new FormData(form);
-    const payload = { code: String(data.get("code")), notes: String(data.get("notes") || "") };
-    if (pop.call.campaign_id) payload.campaign_id = pop.call.campaign_id;
-    const saved = await api("POST", `/api/calls/${pop.call.id}/disposition`, payload);
-    const option = $("dispo-code").selectedOptions[0];
-    if (option && option.dataset.callback === "true") $("cb-date").focus();
-    return t("disposition.saved", { code: saved.label || saved.code });
-  });
+onCallForm("disposition-form", async (pop, data, form) => {
+  const payload = { code: String(data.get("code")), notes: String(data.get("notes") || "") };
+  if (pop.call.campaign_id) payload.campaign_id = pop.call.campaign_id;
+  const saved = await api("POST", `/api/calls/${pop.call.id}/disposition`, payload);
+  const option = $("dispo-code").selectedOptions[0];
+  if (option && option.dataset.callback === "true") $("cb-date").focus();
+  return t("disposition.saved", { code: saved.label || saved.code });
 });
 
-$("callback-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const form = event.currentTarget;
-  act(form, async () => {
-    const pop = currentCall();
-    const data = new FormData(form);
-    const payload = {
-      call_id: pop.call.id,
-      phone: String(data.get("phone") || "").trim(),
-      due_local: `${data.get("date")}T${data.get("time")}`,
-      notes: String(data.get("notes") || ""),
-    };
-    if (pop.contact) payload[`${pop.contact.kind}_id`] = pop.contact.id;
-    const zone = String(data.get("time_zone") || "").trim();
-    if (zone) payload.time_zone = zone;
-    if (data.get("assignee") === "anyone") payload.assigned_user_id = null;
-    const cb = await api("POST", "/api/callbacks", payload);
-    const when = new Intl.DateTimeFormat(lang, {
-      dateStyle: "medium", timeStyle: "short", timeZone: cb.time_zone,
-    }).format(new Date(cb.due_at));
-    loadToday();
-    return t("callback.saved", { when, tz: cb.time_zone, mine: fmtDateTime(cb.due_at) });
-  });
+onCallForm("callback-form", async (pop, data, form) => {
+  const payload = {
+    call_id: pop.call.id,
+    phone: String(data.get("phone") || "").trim(),
+    due_local: `${data.get("date")}T${data.get("time")}`,
+    notes: String(data.get("notes") || ""),
+  };
+  if (pop.contact) payload[`${pop.contact.kind}_id`] = pop.contact.id;
+  const zone = String(data.get("time_zone") || "").trim();
+  if (zone) payload.time_zone = zone;
+  if (data.get("assignee") === "anyone") payload.assigned_user_id = null;
+  const cb = await api("POST", "/api/callbacks", payload);
+  const when = new Intl.DateTimeFormat(lang, {
+    dateStyle: "medium", timeStyle: "short", timeZone: cb.time_zone,
+  }).format(new Date(cb.due_at));
+  loadToday();
+  return t("callback.saved", { when, tz: cb.time_zone, mine: fmtDateTime(cb.due_at) });
 });
 
-$("ticket-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const form = event.currentTarget;
-  act(form, async () => {
-    const pop = currentCall();
-    const data = new FormData(form);
-    const ticket = await api("POST", `/api/calls/${pop.call.id}/ticket`, {
-      subject: String(data.get("subject") || ""),
-      description: String(data.get("description") || ""),
-      priority: String(data.get("priority") || "normal"),
-    });
-    form.reset();
-    timelineOf = null;
-    show(current);
-    return t("ticket.saved", { id: ticket.id });
+onCallForm("ticket-form", async (pop, data, form) => {
+  const ticket = await api("POST", `/api/calls/${pop.call.id}/ticket`, {
+    subject: String(data.get("subject") || ""),
+    description: String(data.get("description") || ""),
+    priority: String(data.get("priority") || "normal"),
   });
+  form.reset();
+  timelineOf = null;
+  show(current);
+  return t("ticket.saved", { id: ticket.id });
 });
 
-$("followup-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const form = event.currentTarget;
-  act(form, async () => {
-    const pop = currentCall();
-    const data = new FormData(form);
-    const payload = {
-      type: String(data.get("type") || "task"),
-      subject: String(data.get("subject") || ""),
-      notes: String(data.get("notes") || ""),
-    };
-    const due = String(data.get("due") || "");
-    // datetime-local is the agent's wall-clock time; send it as an instant.
-    if (due) payload.due_at = new Date(due).toISOString();
-    await api("POST", `/api/calls/${pop.call.id}/activity`, payload);
-    form.reset();
-    loadToday();
-    return t("followup.saved");
-  });
+onCallForm("followup-form", async (pop, data, form) => {
+  const payload = {
+    type: String(data.get("type") || "task"),
+    subject: String(data.get("subject") || ""),
+    notes: String(data.get("notes") || ""),
+  };
+  const due = String(data.get("due") || "");
+  // datetime-local is the agent's wall-clock time; send it as an instant.
+  if (due) payload.due_at = new Date(due).toISOString();
+  await api("POST", `/api/calls/${pop.call.id}/activity`, payload);
+  form.reset();
+  loadToday();
+  return t("followup.saved");
 });
 
 // ---- my day ---------------------------------------------------------------------------------
