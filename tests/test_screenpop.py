@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import WSMsgType
@@ -22,7 +21,7 @@ from screenpop.service import PopBuilder
 from telephony.events import CallAnswered, CallEnded, CallRinging
 from telephony.models import CallDirection, CallOutcome
 from tests.conftest import add_user, login
-from tests.crm.helpers import Api
+from tests.crm.helpers import Api, born_today, seed_debtor
 from web.screenpop_wiring import PrincipalCache
 
 
@@ -40,76 +39,9 @@ async def _crm(client: TestClient[Any, Any]) -> dict[str, int]:
     await add_user(client, "admin", "admin")
     api = Api(client)
     await api.as_("admin")
-    territory = await api.post("/api/territories", {"name": "North"})
-    await api.post(f"/api/territories/{territory['id']}/grants", {"role": "agent"})
-    company = await api.post(
-        "/api/companies",
-        {"code": "ACME", "name": "Acme <b>Hellas</b>", "territory_id": territory["id"]},
-    )
-    person = await api.post(
-        "/api/persons",
-        {
-            "given_name": "Maria",
-            "family_name": "Pappa",
-            "birth_date": _birthday_today(),
-            "territory_id": territory["id"],
-            "salutation": "Dear Ms Pappa",
-            "phones": [{"kind": "mobile", "number": "+30 210 123 4567"}],
-            "companies": [{"company_id": company["id"], "is_primary": True}],
-        },
-    )
-    today = date.today()
-    await api.post(
-        "/api/invoices",
-        {
-            "number": "A-1",
-            "issued_on": (today - timedelta(days=60)).isoformat(),
-            "due_on": (today - timedelta(days=30)).isoformat(),
-            "amount": "120.00",
-            "currency": "EUR",
-            "person_id": person["id"],
-        },
-    )
-    await api.post(
-        "/api/invoices",
-        {
-            "number": "A-2",
-            "issued_on": (today - timedelta(days=5)).isoformat(),
-            "amount": "900.00",
-            "currency": "RON",
-            "person_id": person["id"],
-        },
-    )
-    await api.post(
-        "/api/tickets",
-        {
-            "subject": "Broken delivery",
-            "person_id": person["id"],
-            "priority": "high",
-            "status": "open",
-        },
-    )
-    await api.post(
-        "/api/activities",
-        {
-            "type": "call",
-            "subject": "Payment plan",
-            "notes": "Will pay in May",
-            "status": "done",
-            "starts_at": "2026-11-20T10:00:00+00:00",
-            "participants": [{"person_id": person["id"]}],
-        },
-    )
+    ids = await seed_debtor(api, birth_date=born_today("UTC"))
     client.session.cookie_jar.clear()
-    return {"person": person["id"], "company": company["id"]}
-
-
-def _birthday_today() -> str:
-    from crm_core.crm.celebrations import business_day
-
-    today = business_day(datetime.now(UTC), "UTC")
-    year = 1980 if not (today.month == 2 and today.day == 29) else 1984
-    return today.replace(year=year).isoformat()
+    return {"person": ids["person"], "company": ids["company"]}
 
 
 def _ringing(agent_id: int, caller: str, call_id: str = "500.1") -> CallRinging:

@@ -15,7 +15,6 @@ import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,13 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from crm_core.appkeys import SESSIONS
-from crm_core.crm.celebrations import business_day
 from crm_core.db import session_scope
 from telephony.api import RUNTIMES
 from telephony.ports import GatewayStatus
 from telephony.records import AgentPhone
 from telephony.sim.server import PbxSimulator, start_simulator
 from tests.conftest import AppMaker, add_user
-from tests.crm.helpers import Api
+from tests.crm.helpers import Api, born_today, seed_debtor
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("CALLBOARD_TEST_ARTIFACTS", ROOT / "test-artifacts"))
@@ -166,88 +164,27 @@ class Console:
 
 
 async def _crm(api: Api, xss_name: str) -> dict[str, int]:
-    territory = await api.post("/api/territories", {"name": "North"})
-    await api.post(f"/api/territories/{territory['id']}/grants", {"role": "agent"})
-    company = await api.post(
-        "/api/companies",
-        {"code": "ACME", "name": "Acme <b>Hellas</b>", "territory_id": territory["id"]},
-    )
-    person = await api.post(
-        "/api/persons",
-        {
-            "given_name": "Maria",
-            "family_name": "Pappa",
-            "territory_id": territory["id"],
-            "salutation": "Dear Ms Pappa",
-            "phones": [
-                {"kind": "mobile", "number": "+30 210 123 4567"},
-                {"kind": "work", "number": "+30 210 000 0002"},
-            ],
-            "companies": [{"company_id": company["id"], "is_primary": True}],
-        },
-    )
-    today = date.today()
-    await api.post(
-        "/api/invoices",
-        {
-            "number": "A-1",
-            "issued_on": (today - timedelta(days=60)).isoformat(),
-            "due_on": (today - timedelta(days=30)).isoformat(),
-            "amount": "120.00",
-            "currency": "EUR",
-            "person_id": person["id"],
-        },
-    )
-    await api.post(
-        "/api/invoices",
-        {
-            "number": "A-2",
-            "issued_on": (today - timedelta(days=5)).isoformat(),
-            "amount": "900.00",
-            "currency": "RON",
-            "person_id": person["id"],
-        },
-    )
-    await api.post(
-        "/api/tickets",
-        {"subject": "Broken delivery", "person_id": person["id"], "priority": "high"},
-    )
-    await api.post(
-        "/api/activities",
-        {
-            "type": "call",
-            "subject": "Payment plan",
-            "notes": "Will pay in May",
-            "status": "done",
-            "starts_at": "2026-11-20T10:00:00+00:00",
-            "participants": [{"person_id": person["id"]}],
-        },
+    ids = await seed_debtor(
+        api,
+        phones=[
+            {"kind": "mobile", "number": "+30 210 123 4567"},
+            {"kind": "work", "number": "+30 210 000 0002"},
+        ],
     )
     evil = await api.post(
         "/api/persons",
         {
             "family_name": xss_name,
             # Born today: the name also shows in "my day" among today's celebrations.
-            "birth_date": _born_today(),
-            "territory_id": territory["id"],
+            "birth_date": born_today("Europe/Athens"),
+            "territory_id": ids["territory"],
             "phones": [{"kind": "mobile", "number": "+30 231 055 5123"}],
         },
     )
-    return {
-        "person": person["id"],
-        "company": company["id"],
-        "evil": evil["id"],
-        "territory": territory["id"],
-    }
+    return {**ids, "evil": evil["id"]}
 
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
-
-
-def _born_today() -> str:
-    today = business_day(datetime.now(UTC), "Europe/Athens")
-    year = 1990 if not (today.month == 2 and today.day == 29) else 1988
-    return today.replace(year=year).isoformat()
 
 
 @pytest.fixture

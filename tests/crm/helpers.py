@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from crm_core.crm.celebrations import business_day
 from tests.conftest import login
 
 
@@ -56,3 +58,79 @@ def field_of(body: dict[str, Any]) -> str:
     if "field" in details:
         return str(details["field"])
     return str(details["fields"][0]["field"])
+
+
+def born_today(timezone: str) -> str:
+    """A birth date whose birthday is today in ``timezone`` (a leap year on 29 February)."""
+    today = business_day(datetime.now(UTC), timezone)
+    year = 1984 if (today.month, today.day) == (2, 29) else 1980
+    return today.replace(year=year).isoformat()
+
+
+async def seed_debtor(api: Api, **person: Any) -> dict[str, int]:
+    """As the signed-in administrator: territory North (granted to agents) with Acme <b>Hellas</b>
+    and Maria Pappa (+30 210 123 4567) working there, who owes EUR 120.00 thirty days overdue and
+    RON 900.00 not yet due (invoices A-1, A-2), has an open high-priority ticket "Broken delivery"
+    and a done call "Payment plan" noted "Will pay in May". ``person`` adds to her fields or
+    replaces them. Returns the territory's, company's and person's ids."""
+    territory = await api.post("/api/territories", {"name": "North"})
+    await api.post(f"/api/territories/{territory['id']}/grants", {"role": "agent"})
+    company = await api.post(
+        "/api/companies",
+        {"code": "ACME", "name": "Acme <b>Hellas</b>", "territory_id": territory["id"]},
+    )
+    maria = await api.post(
+        "/api/persons",
+        {
+            "given_name": "Maria",
+            "family_name": "Pappa",
+            "territory_id": territory["id"],
+            "salutation": "Dear Ms Pappa",
+            "phones": [{"kind": "mobile", "number": "+30 210 123 4567"}],
+            "companies": [{"company_id": company["id"], "is_primary": True}],
+            **person,
+        },
+    )
+    today = date.today()
+    await api.post(
+        "/api/invoices",
+        {
+            "number": "A-1",
+            "issued_on": (today - timedelta(days=60)).isoformat(),
+            "due_on": (today - timedelta(days=30)).isoformat(),
+            "amount": "120.00",
+            "currency": "EUR",
+            "person_id": maria["id"],
+        },
+    )
+    await api.post(
+        "/api/invoices",
+        {
+            "number": "A-2",
+            "issued_on": (today - timedelta(days=5)).isoformat(),
+            "amount": "900.00",
+            "currency": "RON",
+            "person_id": maria["id"],
+        },
+    )
+    await api.post(
+        "/api/tickets",
+        {
+            "subject": "Broken delivery",
+            "person_id": maria["id"],
+            "priority": "high",
+            "status": "open",
+        },
+    )
+    await api.post(
+        "/api/activities",
+        {
+            "type": "call",
+            "subject": "Payment plan",
+            "notes": "Will pay in May",
+            "status": "done",
+            "starts_at": "2026-11-20T10:00:00+00:00",
+            "participants": [{"person_id": maria["id"]}],
+        },
+    )
+    return {"territory": territory["id"], "company": company["id"], "person": maria["id"]}
