@@ -6,7 +6,6 @@ import asyncio
 import json
 from typing import Any
 
-from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
 from crm_core.appkeys import BUS, POLICIES, SESSIONS
@@ -18,21 +17,12 @@ from crm_core.users.models import Role, User
 from crm_core.users.permissions import Principal
 from screenpop.dispatcher import PopDispatcher
 from screenpop.service import PopBuilder
-from telephony.events import CallAnswered, CallEnded, CallRinging
+from telephony.events import CallAnswered, CallEnded
 from telephony.models import CallDirection, CallOutcome
 from tests.conftest import add_user, login
 from tests.crm.helpers import Api, born_today, seed_debtor
+from tests.dialer.helpers import recv, ringing
 from web.screenpop_wiring import PrincipalCache
-
-
-async def _recv(ws: Any, kind: str) -> dict[str, Any]:
-    async with asyncio.timeout(10):
-        while True:
-            msg = await ws.receive()
-            assert msg.type == WSMsgType.TEXT, msg
-            data: dict[str, Any] = json.loads(msg.data)
-            if data["type"] == kind:
-                return data
 
 
 async def _crm(client: TestClient[Any, Any]) -> dict[str, int]:
@@ -44,29 +34,17 @@ async def _crm(client: TestClient[Any, Any]) -> dict[str, int]:
     return {"person": ids["person"], "company": ids["company"]}
 
 
-def _ringing(agent_id: int, caller: str, call_id: str = "500.1") -> CallRinging:
-    return CallRinging(
-        pbx="main",
-        call_id=call_id,
-        direction=CallDirection.INBOUND,
-        agent_id=str(agent_id),
-        caller_id=caller,
-        called_number="2101234567",
-        queue="support",
-    )
-
-
 async def test_agent_console_gets_the_pop_then_updates(client: TestClient[Any, Any]) -> None:
     ids = await _crm(client)
     agent = await add_user(client, "agent1", "agent")
     other = await add_user(client, "agent2", "agent")
     await login(client, "agent1")
     async with client.ws_connect("/ws") as ws:
-        await _recv(ws, "hello")
+        await recv(ws, "hello")
         bus = client.app[BUS]
-        await bus.publish(_ringing(other.id, "+302101234567", "999.9"))  # not for agent1
-        await bus.publish(_ringing(agent.id, "00302101234567"))
-        pop = await _recv(ws, "screen_pop")
+        await bus.publish(ringing(other.id, "+302101234567", "999.9"))  # not for agent1
+        await bus.publish(ringing(agent.id, "00302101234567"))
+        pop = await recv(ws, "screen_pop")
         assert pop["call"]["id"] == "500.1"
         assert pop["call"]["customer_number"] == "+302101234567"
         contact = pop["contact"]
@@ -87,12 +65,12 @@ async def test_agent_console_gets_the_pop_then_updates(client: TestClient[Any, A
                 pbx="main", call_id="500.1", direction=CallDirection.INBOUND, agent_id=str(agent.id)
             )
         )
-        update = await _recv(ws, "call_update")
+        update = await recv(ws, "call_update")
         assert update["state"] == "answered"
         # A console opened now gets the open pop as its snapshot.
         async with client.ws_connect("/ws") as ws2:
-            await _recv(ws2, "hello")
-            again = await _recv(ws2, "screen_pop")
+            await recv(ws2, "hello")
+            again = await recv(ws2, "screen_pop")
             assert again["call"]["id"] == "500.1"
             assert again["call"]["state"] == "answered"
         started = pop["call"]["started_at"]
@@ -110,13 +88,13 @@ async def test_agent_console_gets_the_pop_then_updates(client: TestClient[Any, A
                 agent_id=str(agent.id),
             )
         )
-        ended = await _recv(ws, "call_update")
+        ended = await recv(ws, "call_update")
         assert ended["state"] == "ended"
     async with client.ws_connect("/ws") as ws3:
-        await _recv(ws3, "hello")
+        await recv(ws3, "hello")
         await ws3.send_str(json.dumps({"type": "ping", "id": 1}))
         # No pop is left over once the call ended: the next message is the pong.
-        assert (await _recv(ws3, "pong"))["id"] == 1
+        assert (await recv(ws3, "pong"))["id"] == 1
 
 
 async def test_supervisor_pop_has_invoice_and_debt_per_currency(
@@ -239,11 +217,11 @@ async def test_a_slow_pop_delays_neither_other_calls_nor_overtakes_its_own_updat
     task = asyncio.create_task(dispatcher.run())
     async with asyncio.timeout(5):
         await bus.subscribed.wait()
-    await bus.publish(_ringing(7, "+302101234567", "1.1"))
+    await bus.publish(ringing(7, "+302101234567", "1.1"))
     await bus.publish(
         CallAnswered(pbx="main", call_id="1.1", direction=CallDirection.INBOUND, agent_id="7")
     )
-    await bus.publish(_ringing(8, "+302101234568", "2.2"))
+    await bus.publish(ringing(8, "+302101234568", "2.2"))
     # Call 2.2's pop is not held up by call 1.1's slow one...
     await sent_count(1)
     assert [m["call"]["id"] for _, m in sent] == ["2.2"]

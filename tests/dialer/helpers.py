@@ -84,7 +84,7 @@ async def recv(ws: Any, kind: str) -> dict[str, Any]:
                 return data
 
 
-def ringing(agent_id: int, caller: str, call_id: str) -> CallRinging:
+def ringing(agent_id: int, caller: str, call_id: str = "500.1") -> CallRinging:
     """An inbound queue call ringing an agent."""
     return CallRinging(
         pbx="main",
