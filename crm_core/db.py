@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_only
 
 from crm_core.bus.events import utcnow
 from crm_core.errors import ServiceUnavailable
@@ -29,6 +32,7 @@ __all__ = [
     "UtcDateTime",
     "autocommit_engine",
     "create_engine",
+    "hot_read",
     "make_sessionmaker",
     "ping",
     "session_scope",
@@ -84,20 +88,38 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _ping_on_checkout(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Check a pooled PostgreSQL connection before it is handed out, in one round trip.
+
+    SQLAlchemy's own ``pool_pre_ping`` for asyncpg wraps its ping in ``BEGIN``/``ROLLBACK``
+    (three round trips per checkout, for every session of the platform). A dead connection
+    raises ``DisconnectionError`` here, which makes the pool discard it (and every older one) and
+    check out a fresh connection, as pre-ping does.
+    """
+    try:
+        await_only(record.driver_connection.fetchval("SELECT 1"))
+    except Exception as err:
+        raise DisconnectionError(f"pooled connection is dead: {err!r}") from err
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create the engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create the engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout;
+    PostgreSQL connections are checked (one round trip) whenever the pool hands one out."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs.pop("pool_pre_ping")
     else:
         kwargs.update(pool_size=10, max_overflow=10, pool_recycle=1800)
+        # asyncpg: the one-round-trip check below; another driver: SQLAlchemy's own ping.
+        kwargs["pool_pre_ping"] = parsed.get_driver_name() != "asyncpg"
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    elif not kwargs["pool_pre_ping"]:
+        event.listen(engine.sync_engine.pool, "checkout", _ping_on_checkout)
     return engine
 
 
@@ -154,6 +176,31 @@ def autocommit_engine(factory: async_sessionmaker[AsyncSession]) -> AsyncEngine:
     if bind.dialect.name == "postgresql":
         return _read_engine(bind)
     return bind.execution_options(isolation_level="AUTOCOMMIT")
+
+
+T = TypeVar("T")
+
+
+async def hot_read(
+    factory: async_sessionmaker[AsyncSession], read: Callable[[AsyncConnection], Awaitable[T]]
+) -> T:
+    """Run ``read`` on a connection of :func:`autocommit_engine` (no ``BEGIN``/``ROLLBACK``, no
+    pre-ping): for hot paths made of a few single-statement reads that need no common snapshot
+    (caller-ID lookup, screen pop, the pop's principal).
+
+    The pool does not ping, so a connection the server dropped fails once (``DBAPIError`` with
+    ``connection_invalidated``) and the pool discards it: ``read`` then runs once more on a fresh
+    connection. ``read`` must therefore only read.
+    """
+    engine = autocommit_engine(factory)
+    try:
+        async with engine.connect() as conn:
+            return await read(conn)
+    except DBAPIError as err:
+        if not err.connection_invalidated:
+            raise
+    async with engine.connect() as conn:
+        return await read(conn)
 
 
 @asynccontextmanager

@@ -14,11 +14,11 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from crm_core.bus.ports import EventBus
 from crm_core.crm.work_models import Activity, ActivityParticipant, ActivityStatus, ActivityType
-from crm_core.db import session_scope
+from crm_core.db import hot_read, session_scope
 from crm_core.errors import NotFound
 from crm_core.users.models import Role, TeamMember
 from crm_core.users.permissions import Permission, Principal, grant
@@ -275,8 +275,14 @@ async def apply_pending(
         stmt = stmt.where(
             select(CallRecordRow.id).where(CallRecordRow.call_id == CallWrapup.call_id).exists()
         )
-    async with sessions() as db:
-        ids = list(await db.scalars(stmt.order_by(CallWrapup.id).limit(limit)))
+    stmt = stmt.order_by(CallWrapup.id).limit(limit)
+
+    async def pending(conn: AsyncConnection) -> list[int]:
+        return list(await conn.scalars(stmt))
+
+    # Runs for every finished call and mostly finds nothing: one round trip on the autocommit
+    # pool; the copy itself locks the row in a transaction of its own.
+    ids = await hot_read(sessions, pending)
     done = 0
     for wid in ids:
         event: CallWrappedUp | None = None

@@ -1,0 +1,95 @@
+"""Hot-path reads: one-statement principals and reads on the autocommit pool that survive a
+connection the server dropped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crm_core.appkeys import SESSIONS
+from crm_core.db import hot_read
+from crm_core.users.auth import load_principal, principal_for
+from crm_core.users.models import User
+from tests.conftest import _asyncpg_dsn, add_user
+
+
+async def test_load_principal_equals_principal_for(client: TestClient[Any, Any]) -> None:
+    sessions = client.app[SESSIONS]
+    user = await add_user(client, "sup1", "supervisor", "agent", teams=("north", "south"))
+    lone = await add_user(client, "agent9", "agent")
+    for who in (user, lone):
+        async with sessions() as db:
+            loaded = await db.get(User, who.id)
+            assert loaded is not None
+            expected = principal_for(loaded, auth_method="internal")
+        got = await hot_read(sessions, lambda conn, uid=who.id: load_principal(conn, uid))
+        assert got == expected
+    assert got is not None
+    assert got.team_ids == frozenset()
+
+
+async def test_load_principal_of_missing_or_inactive_user_is_none(
+    client: TestClient[Any, Any],
+) -> None:
+    sessions = client.app[SESSIONS]
+    user = await add_user(client, "gone", "agent", teams=("north",))
+    async with sessions() as db, db.begin():
+        loaded = await db.get(User, user.id)
+        assert loaded is not None
+        loaded.is_active = False
+    assert await hot_read(sessions, lambda conn: load_principal(conn, user.id)) is None
+    assert await hot_read(sessions, lambda conn: load_principal(conn, 999_999)) is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_hot_read_retries_once_on_a_connection_the_server_dropped(
+    client: TestClient[Any, Any], db_url: str
+) -> None:
+    sessions = client.app[SESSIONS]
+
+    async def backend_pid(conn: AsyncConnection) -> int:
+        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+    first = await hot_read(sessions, backend_pid)
+    # The pool keeps that connection; the server now drops it (as a restart or an idle
+    # timeout would). The pool does not ping, so the next read meets the dead connection.
+    killer = await asyncpg.connect(_asyncpg_dsn(db_url))
+    try:
+        assert await killer.fetchval("SELECT pg_terminate_backend($1)", first)
+    finally:
+        await killer.close()
+    second = await hot_read(sessions, backend_pid)
+    assert second != first
+    # The pool goes on serving reads on live connections.
+    assert await hot_read(sessions, backend_pid) > 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_session_never_gets_a_connection_the_server_dropped(
+    client: TestClient[Any, Any], db_url: str
+) -> None:
+    """The pool checks a PostgreSQL connection (one round trip) whenever it hands one out."""
+    sessions = client.app[SESSIONS]
+    async with sessions() as db:
+        first = int((await db.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+    # Every pooled connection of this database dies (as in a server restart), the checkout's
+    # check finds out and the pool opens a fresh one: the session's work succeeds.
+    killer = await asyncpg.connect(_asyncpg_dsn(db_url))
+    try:
+        killed = await killer.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await killer.close()
+    assert killed >= 1
+    async with sessions() as db, db.begin():
+        second = int((await db.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+    assert second != first
