@@ -4,28 +4,48 @@ The caller is found with one indexed query on the E.164 column, inside the agent
 The snapshot applies the CRM's field masking for that agent: without ``crm.balances`` the balance
 due and the last invoice are withheld (``masked`` names them).
 
-A pop is built in one session with few statements: the record is read once, without its
-collections; what the pop shows of them (phones, categories), the employer, last invoice, open
-tickets and last activity are read as columns by statements built once (bind parameters), not as
-records with their own collections; the balance is computed from the record already found visible
-(:meth:`FinanceService.balance_of`), not looked up again. A record found by the number's lookup
-is not scoped a second time (that lookup ran within the agent's scope in the same session); a
-contact an agent chose is.
+A pop costs two statements on an autocommit connection (:func:`crm_core.db.hot_read`: no
+session, no ``BEGIN``/``ROLLBACK``, no pre-ping): the lookup, then **one** statement reading the
+record's columns and, as JSON built by the database, everything the pop shows of it — phones,
+categories, employer, last invoice, balance per currency, open tickets, last activity and the
+typed dates its celebrations are computed from. Each of those was a statement of its own, and on
+a busy two-core machine every statement costs a round trip and a turn of the event loop. The
+statements are built once per kind of record, database dialect and masking (bind parameters).
+
+A record found by the number's lookup is not scoped a second time (the lookup applied the agent's
+scope a moment before); a contact an agent chose is.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
 
-from sqlalchemy import BindParameter, Integer, and_, bindparam, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import raiseload
+from sqlalchemy import (
+    JSON,
+    Date,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from crm_core.crm import repository as repo
-from crm_core.crm.celebrations import business_day, celebrations_for
-from crm_core.crm.finance import FinanceService
-from crm_core.crm.finance_models import Invoice
+from crm_core.crm.celebrations import business_day, collect_celebrations
+from crm_core.crm.finance import OWED_STATUSES
+from crm_core.crm.finance_models import MONEY, Invoice, InvoiceKind, PaymentAllocation
 from crm_core.crm.models import (
     Category,
     Company,
@@ -35,8 +55,11 @@ from crm_core.crm.models import (
     company_categories,
     person_categories,
 )
+from crm_core.crm.people_models import PersonDate
 from crm_core.crm.phones import try_normalise
+from crm_core.crm.policies import CRM_BALANCES
 from crm_core.crm.work_models import Activity, ActivityParticipant, Ticket, TicketStatus
+from crm_core.db import hot_read
 from crm_core.errors import NotFound
 from crm_core.users.models import User
 from crm_core.users.permissions import PolicyRegistry, Principal
@@ -46,76 +69,242 @@ __all__ = ["POP_VERSION", "PopBuilder"]
 
 POP_VERSION = 1
 OPEN_TICKETS = (TicketStatus.NEW.value, TicketStatus.OPEN.value, TicketStatus.PENDING.value)
-# The pop reads a record's own columns; what it shows of its collections (phones, categories) is
-# read as columns below. Touching a collection of the record raises instead of loading it.
-_PERSON = select(Person).options(raiseload("*")).where(Person.id == bindparam("id"))
-_COMPANY = select(Company).options(raiseload("*")).where(Company.id == bindparam("id"))
+_CENT = Decimal(1).scaleb(-(MONEY.scale or 0))
+_ID = bindparam("id", type_=Integer)
+_TODAY = bindparam("today", type_=Date)
 
 
-def _statements(is_person: bool) -> dict[str, Any]:
-    """The pop's reads of one person's (or company's) data, built once with bind parameters."""
-    owner: BindParameter[int] = bindparam("id", type_=Integer)
+class _Dialect:
+    """The JSON functions of one database: PostgreSQL's, or SQLite's JSON1."""
+
+    def __init__(self, name: str) -> None:
+        self.pg = name == "postgresql"
+
+    def obj(self, **fields: Any) -> ColumnElement[Any]:
+        """A JSON object of ``fields`` (keys are identifiers of this module, written inline)."""
+        args: list[Any] = []
+        for key, value in fields.items():
+            args += [literal_column(f"'{key}'"), value]
+        return (func.json_build_object if self.pg else func.json_object)(*args)
+
+    def rows(self, inner: Any, order: list[tuple[str, bool]], **fields: str) -> Any:
+        """The rows of ``inner`` (ordered, maybe limited) as a JSON array of objects whose keys
+        map to ``inner``'s column names; ``order`` repeats ``inner``'s order as (column,
+        descending) for PostgreSQL's ordered aggregate (SQLite aggregates in scan order)."""
+        sub = inner.subquery()
+        return self._agg(sub, self._row(sub, fields), order)
+
+    def values(self, inner: Any, column: str, order: list[tuple[str, bool]]) -> Any:
+        """One column of ``inner``'s rows as a JSON array."""
+        sub = inner.subquery()
+        return self._agg(sub, sub.c[column], order)
+
+    def _agg(self, sub: Any, item: Any, order: list[tuple[str, bool]]) -> Any:
+        agg: Any
+        if self.pg:
+            keys = [sub.c[c].desc() if desc else sub.c[c] for c, desc in order]
+            agg = func.coalesce(
+                func.json_agg(aggregate_order_by(item, *keys)), literal_column("'[]'::json")
+            )
+        else:
+            agg = func.json_group_array(item)
+        return type_coerce(select(agg).select_from(sub).scalar_subquery(), JSON)
+
+    def first(self, inner: Any, **fields: str) -> Any:
+        """The first row of ``inner`` (ordered, limited to 1) as a JSON object, or null."""
+        sub = inner.subquery()
+        return type_coerce(select(self._row(sub, fields)).select_from(sub).scalar_subquery(), JSON)
+
+    def _row(self, sub: Any, fields: dict[str, str]) -> ColumnElement[Any]:
+        """One row of ``sub`` as a JSON object: key -> ``sub``'s column of that name."""
+        return self.obj(**{key: sub.c[col] for key, col in fields.items()})
+
+
+def _details(is_person: bool, dialect: str, finance: bool) -> Any:
+    """One statement: the record's columns and, as JSON, everything else the pop shows."""
+    d = _Dialect(dialect)
+    model: Any = Person if is_person else Company
     phone_owner = Phone.person_id if is_person else Phone.company_id
     links = person_categories if is_person else company_categories
     link_owner = links.c.person_id if is_person else links.c.company_id
     invoice_owner = Invoice.person_id if is_person else Invoice.company_id
     ticket_owner = Ticket.person_id if is_person else Ticket.company_id
     part = ActivityParticipant.person_id if is_person else ActivityParticipant.company_id
-    return {
-        "phones": select(Phone.kind, Phone.original, Phone.e164)
-        .where(phone_owner == owner)
-        .order_by(Phone.id),
-        "categories": select(Category.name)
-        .join(links, links.c.category_id == Category.id)
-        .where(link_owner == owner)
-        .order_by(Category.name),
-        "employers": select(Employment.is_primary, Company.name)
-        .outerjoin(Company, Company.id == Employment.company_id)
-        .where(Employment.person_id == owner)
-        .order_by(Employment.id),
-        "last_invoice": select(
-            Invoice.number,
-            Invoice.issued_on,
-            Invoice.due_on,
-            Invoice.amount,
-            Invoice.currency,
-            Invoice.status,
-        )
-        .where(invoice_owner == owner)
-        .order_by(Invoice.issued_on.desc(), Invoice.id.desc())
-        .limit(1),
-        "tickets": select(
-            Ticket.id, Ticket.subject, Ticket.status, Ticket.priority, Ticket.created_at
-        )
-        .where(ticket_owner == owner, Ticket.status.in_(OPEN_TICKETS))
-        .order_by(Ticket.created_at.desc())
-        .limit(5),
-        "activity": select(
-            Activity.type,
-            Activity.subject,
-            Activity.notes,
-            Activity.starts_at,
-            Activity.created_at,
-            User.display_name,
-        )
-        .join(ActivityParticipant, ActivityParticipant.activity_id == Activity.id)
-        .outerjoin(User, User.id == Activity.responsible_user_id)
-        .where(
-            and_(
-                part == owner,
-                or_(Activity.starts_at.is_not(None), Activity.created_at.is_not(None)),
+    columns: dict[str, Any] = {
+        "phones": d.rows(
+            select(Phone.id, Phone.kind, Phone.original, Phone.e164)
+            .where(phone_owner == _ID)
+            .order_by(Phone.id),
+            [("id", False)],
+            kind="kind",
+            number="original",
+            e164="e164",
+        ),
+        "categories": d.values(
+            select(Category.name)
+            .join(links, links.c.category_id == Category.id)
+            .where(link_owner == _ID)
+            .order_by(Category.name),
+            "name",
+            [("name", False)],
+        ),
+        "tickets": d.rows(
+            select(Ticket.id, Ticket.subject, Ticket.status, Ticket.priority, Ticket.created_at)
+            .where(ticket_owner == _ID, Ticket.status.in_(OPEN_TICKETS))
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .limit(5),
+            [("created_at", True), ("id", True)],
+            id="id",
+            subject="subject",
+            status="status",
+            priority="priority",
+            created_at="created_at",
+        ),
+        "activity": d.first(
+            select(
+                Activity.type,
+                Activity.subject,
+                Activity.notes,
+                Activity.starts_at,
+                Activity.created_at,
+                User.display_name,
             )
-        )
-        .order_by(Activity.starts_at.desc().nulls_last(), Activity.id.desc())
-        .limit(1),
+            .join(ActivityParticipant, ActivityParticipant.activity_id == Activity.id)
+            .outerjoin(User, User.id == Activity.responsible_user_id)
+            .where(
+                and_(
+                    part == _ID,
+                    or_(Activity.starts_at.is_not(None), Activity.created_at.is_not(None)),
+                )
+            )
+            .order_by(Activity.starts_at.desc().nulls_last(), Activity.id.desc())
+            .limit(1),
+            type="type",
+            subject="subject",
+            notes="notes",
+            starts_at="starts_at",
+            created_at="created_at",
+            user="display_name",
+        ),
     }
+    if finance:
+        columns["last_invoice"] = d.first(
+            select(
+                Invoice.number,
+                Invoice.issued_on,
+                Invoice.due_on,
+                cast(Invoice.amount, String).label("amount"),
+                Invoice.currency,
+                Invoice.status,
+            )
+            .where(invoice_owner == _ID)
+            .order_by(Invoice.issued_on.desc(), Invoice.id.desc())
+            .limit(1),
+            number="number",
+            date="issued_on",
+            due_date="due_on",
+            amount="amount",
+            currency="currency",
+            status="status",
+        )
+        # Balance per currency, as FinanceService computes it: what owed invoices still lack
+        # after the payments allocated to them; overdue = that part of invoices past due.
+        paid = (
+            select(func.coalesce(func.sum(PaymentAllocation.amount), 0))
+            .where(PaymentAllocation.invoice_id == Invoice.id)
+            .scalar_subquery()
+        )
+        owed = (
+            select(
+                Invoice.currency.label("currency"),
+                (Invoice.amount - paid).label("due"),
+                Invoice.due_on.label("due_on"),
+            )
+            .where(
+                invoice_owner == _ID,
+                Invoice.kind == InvoiceKind.INVOICE.value,
+                Invoice.status.in_(OWED_STATUSES),
+            )
+            .subquery()
+        )
+        late = and_(owed.c.due > 0, owed.c.due_on < _TODAY)
+        columns["balances"] = d.rows(
+            select(
+                owed.c.currency,
+                cast(func.sum(owed.c.due), String).label("balance_due"),
+                cast(func.sum(case((late, owed.c.due), else_=0)), String).label("overdue"),
+                func.min(case((late, owed.c.due_on))).label("oldest_due"),
+                func.sum(case((owed.c.due > 0, 1), else_=0)).label("open"),
+            )
+            .group_by(owed.c.currency)
+            .order_by(owed.c.currency),
+            [("currency", False)],
+            currency="currency",
+            balance_due="balance_due",
+            overdue="overdue",
+            oldest_due="oldest_due",
+            open="open",
+        )
+    if is_person:
+        columns["employer"] = (
+            select(Company.name)
+            .select_from(Employment)
+            .outerjoin(Company, Company.id == Employment.company_id)
+            .where(Employment.person_id == _ID)
+            .order_by(Employment.is_primary.desc(), Employment.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        columns["dates"] = d.rows(
+            select(PersonDate.id, PersonDate.date, PersonDate.type, PersonDate.label)
+            .where(PersonDate.person_id == _ID)
+            .order_by(PersonDate.date, PersonDate.id),
+            [("date", False), ("id", False)],
+            id="id",
+            date="date",
+            type="type",
+            label="label",
+        )
+        own = [
+            Person.id,
+            Person.salutation,
+            Person.given_name,
+            Person.nickname,
+            Person.language,
+            Person.birth_date,
+        ]
+    else:
+        own = [Company.id, Company.name]
+    return select(*own, *(c.label(k) for k, c in columns.items())).where(model.id == _ID)
 
 
-_READS = {True: _statements(True), False: _statements(False)}
+class _Dated(NamedTuple):
+    """A typed date of the person, from the pop's JSON (see :func:`collect_celebrations`)."""
+
+    id: int
+    person_id: int
+    date: date
+    type: str
+    label: str
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
+def _when(value: str | None) -> str | None:
+    """A timestamp from the database's JSON (PostgreSQL: with offset; SQLite: naive UTC) as
+    ISO 8601 in UTC."""
+    if value is None:
+        return None
+    at = datetime.fromisoformat(value)
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.isoformat()
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value[:10]) if value else None
+
+
+def _money(value: Any) -> Decimal:
+    """An amount in the currency's cents (SQLite computes with floats: 120.0, 0.30000000004)."""
+    return Decimal(str(value)).quantize(_CENT)
 
 
 class PopBuilder:
@@ -133,7 +322,7 @@ class PopBuilder:
         self._policies = policies
         self._region = region
         self._timezone = timezone
-        self._finance = FinanceService(sessions, policies, timezone)
+        self._statements: dict[tuple[bool, str, bool], Select[Any]] = {}
 
     def customer_number(
         self, direction: str, caller_id: str | None, called: str | None
@@ -166,133 +355,104 @@ class PopBuilder:
         }
         if e164 is None and chosen is None:
             return pop
-        async with self._sessions() as db:
+
+        async def read(conn: AsyncConnection) -> None:
             if chosen is not None:
                 kind, record_id, name = chosen
                 found = [repo.Candidate(kind, record_id, name, "")]
             else:
                 assert e164 is not None
-                found = await repo.lookup_phone(db, self._policies, principal, e164)
+                found = await repo.lookup_phone(conn, self._policies, principal, e164)
+            pop["candidates"] = []
             if len(found) == 1:
-                # A number's match was found within the agent's scope by this very session: its
-                # record is read without applying the scope again; a chosen record is checked.
                 pop["contact"], masked = await self._contact(
-                    db, principal, found[0], scoped=chosen is not None
+                    conn, principal, found[0], scoped=chosen is not None
                 )
-                if masked:
-                    pop["masked"] = ["balance_due", "last_invoice"]
+                pop["masked"] = ["balance_due", "last_invoice"] if masked else []
             else:
                 pop["candidates"] = [
                     {"kind": c.type, "id": c.id, "name": c.display_name, "phone_kind": c.phone_kind}
                     for c in found
                 ]
+
+        await hot_read(self._sessions, read)
         return pop
 
-    async def _celebrations(
-        self, db: AsyncSession, record: Person | Company
-    ) -> list[dict[str, Any]]:
-        if not isinstance(record, Person):
-            return []
-        day = business_day(datetime.now(UTC), self._timezone)
-        found = await celebrations_for(db, [record.id], day)
-        return [
-            {"kind": c.kind, "name": c.name, "years": c.years, "type": c.type, "label": c.label}
-            for c in found.get(record.id, [])
-        ]
-
-    async def _record(
-        self, db: AsyncSession, principal: Principal, cand: repo.Candidate, *, scoped: bool
-    ) -> Person | Company:
-        """The candidate's record; if ``scoped``, only if visible (as ``repo.get_visible``) —
-        otherwise the caller has just found it within the principal's scope, in this session."""
-        record: Person | Company | None
-        if cand.type == "person":
-            persons = self._policies.scope(principal, Person, _PERSON) if scoped else _PERSON
-            record = await db.scalar(persons, {"id": cand.id})
-        else:
-            companies = self._policies.scope(principal, Company, _COMPANY) if scoped else _COMPANY
-            record = await db.scalar(companies, {"id": cand.id})
-        if record is None:
-            raise NotFound(f"{cand.type} {cand.id} not found")
-        return record
-
     async def _contact(
-        self, db: AsyncSession, principal: Principal, cand: repo.Candidate, *, scoped: bool
+        self, conn: AsyncConnection, principal: Principal, cand: repo.Candidate, *, scoped: bool
     ) -> tuple[dict[str, Any], bool]:
-        """The contact snapshot of a candidate and whether its finances are masked."""
-        record = await self._record(db, principal, cand, scoped=scoped)
-        reads = _READS[isinstance(record, Person)]
-        key = {"id": record.id}
-        company_name: str | None = None
-        salutation: str | None = None
-        if isinstance(record, Person):
-            salutation = record.salutation
-            jobs = (await db.execute(reads["employers"], key)).all()
-            job = next((j for j in jobs if j.is_primary), None) or (jobs[0] if jobs else None)
-            company_name = job.name if job is not None else None
-        else:
-            company_name = record.name
-        phones = (await db.execute(reads["phones"], key)).all()
-        masked, balances = await self._finance.balance_of(
-            db, principal, record, self._finance.today()
-        )
-        last_invoice: dict[str, Any] | None = None
-        if not masked:
-            invoice = (await db.execute(reads["last_invoice"], key)).first()
-            if invoice is not None:
-                last_invoice = {
-                    "number": invoice.number,
-                    "date": invoice.issued_on.isoformat(),
-                    "due_date": invoice.due_on.isoformat() if invoice.due_on else None,
-                    "amount": str(invoice.amount),
-                    "currency": invoice.currency,
-                    "status": invoice.status,
-                }
-        tickets = (await db.execute(reads["tickets"], key)).all()
-        activity = (await db.execute(reads["activity"], key)).first()
-        last_activity = None
-        if activity is not None:
-            last_activity = {
-                "type": activity.type,
-                "subject": activity.subject,
-                "notes": activity.notes,
-                "at": _iso(activity.starts_at or activity.created_at),
-                "user": activity.display_name,
-            }
-        categories = (await db.scalars(reads["categories"], key)).all()
+        """The contact snapshot of a candidate and whether its finances are masked; if
+        ``scoped``, only if the principal may see the record (NotFound otherwise)."""
+        is_person = cand.type == "person"
+        masked = not principal.has(CRM_BALANCES)
+        key = (is_person, conn.dialect.name, not masked)
+        stmt = self._statements.get(key)
+        if stmt is None:
+            stmt = self._statements[key] = _details(*key)
+        if scoped:
+            stmt = self._policies.scope(principal, Person if is_person else Company, stmt)
+        today = business_day(datetime.now(UTC), self._timezone)
+        row = (await conn.execute(stmt, {"id": cand.id, "today": today})).first()
+        if row is None:
+            raise NotFound(f"{cand.type} {cand.id} not found")
+        activity = row.activity
         contact = {
-            "id": record.id,
+            "id": row.id,
             "kind": cand.type,
             "name": cand.display_name,
-            "company": company_name,
-            "salutation": salutation,
-            "phones": [{"kind": p.kind, "number": p.original, "e164": p.e164} for p in phones],
-            "last_invoice": last_invoice,
-            "balance_due": None
-            if masked
-            else [
-                {
-                    "currency": b.currency,
-                    "amount": str(b.balance_due),
-                    "overdue": str(b.overdue),
-                    "days_overdue": b.days_overdue,
-                    "open_invoices": b.open_invoices,
-                }
-                for b in balances
-                if b.balance_due or b.overdue
-            ],
-            "open_tickets": [
-                {
-                    "id": t.id,
-                    "subject": t.subject,
-                    "status": t.status,
-                    "priority": t.priority,
-                    "created_at": _iso(t.created_at),
-                }
-                for t in tickets
-            ],
-            "last_activity": last_activity,
-            "celebrations_today": await self._celebrations(db, record),
-            "categories": list(categories),
+            "company": row.employer if is_person else row.name,
+            "salutation": row.salutation if is_person else None,
+            "phones": row.phones,
+            "last_invoice": None,
+            "balance_due": None,
+            "open_tickets": [{**t, "created_at": _when(t["created_at"])} for t in row.tickets],
+            "last_activity": None
+            if activity is None
+            else {
+                "type": activity["type"],
+                "subject": activity["subject"],
+                "notes": activity["notes"],
+                "at": _when(activity["starts_at"] or activity["created_at"]),
+                "user": activity["user"],
+            },
+            "celebrations_today": self._celebrations(row, today) if is_person else [],
+            "categories": row.categories,
         }
+        if not masked:
+            invoice = row.last_invoice
+            if invoice is not None:
+                contact["last_invoice"] = {
+                    **invoice,
+                    "date": str(_day(invoice["date"])),
+                    "due_date": str(_day(invoice["due_date"])) if invoice["due_date"] else None,
+                    "amount": str(_money(invoice["amount"])),
+                }
+            contact["balance_due"] = []
+            for b in row.balances:
+                due, overdue = _money(b["balance_due"]), _money(b["overdue"])
+                if not (due or overdue):
+                    continue
+                oldest = _day(b["oldest_due"])
+                contact["balance_due"].append(
+                    {
+                        "currency": b["currency"],
+                        "amount": str(due),
+                        "overdue": str(overdue),
+                        "days_overdue": (today - oldest).days if oldest else 0,
+                        "open_invoices": int(b["open"]),
+                    }
+                )
         return contact, masked
+
+    @staticmethod
+    def _celebrations(row: Any, today: date) -> list[dict[str, Any]]:
+        dates = [
+            _Dated(d["id"], row.id, day, d["type"], d["label"])
+            for d in row.dates
+            if (day := _day(d["date"])) is not None
+        ]
+        found = collect_celebrations([row], dates, today)
+        return [
+            {"kind": c.kind, "name": c.name, "years": c.years, "type": c.type, "label": c.label}
+            for c in found.get(row.id, [])
+        ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -271,3 +272,139 @@ async def test_principals_are_kept_only_for_their_ttl() -> None:
     cache.forget(1)
     assert await cache.get(1) is not None
     assert loads == [1, 1, 1, 1, 1]
+
+
+async def test_the_pop_agrees_with_the_crm_views(client: TestClient[Any, Any]) -> None:
+    """What the pop's one statement computes (balance with partial allocations, newest open
+    tickets, categories, anniversaries) is what the CRM's own endpoints say."""
+    await add_user(client, "admin", "admin")
+    api = Api(client)
+    await api.as_("admin")
+    vip = await api.post("/api/categories", {"name": "VIP"})
+    hotels = await api.post("/api/categories", {"name": "Hotels"})
+    company = await api.post(
+        "/api/companies",
+        {
+            "code": "OLYMP",
+            "name": "Olympus Hotels",
+            "phones": [{"kind": "work", "number": "+30 231 555 0100"}],
+            "category_ids": [vip["id"], hotels["id"]],
+        },
+    )
+    today = datetime.now(UTC).date()
+    person = await api.post(
+        "/api/persons",
+        {
+            "given_name": "Ioana",
+            "family_name": "Popescu",
+            "phones": [
+                {"kind": "mobile", "number": "+40 721 000 111"},
+                {"kind": "home", "number": "+40 21 000 1111"},
+            ],
+            "category_ids": [vip["id"]],
+            "companies": [{"company_id": company["id"], "is_primary": False}],
+        },
+    )
+    await api.post(
+        f"/api/persons/{person['id']}/dates",
+        {"type": "wedding", "date": today.replace(year=2001).isoformat()},
+    )
+    late = await api.post(
+        "/api/invoices",
+        {
+            "number": "B-1",
+            "issued_on": (today - timedelta(days=50)).isoformat(),
+            "due_on": (today - timedelta(days=20)).isoformat(),
+            "amount": "100.10",
+            "currency": "EUR",
+            "company_id": company["id"],
+        },
+    )
+    await api.post(
+        "/api/invoices",
+        {
+            "number": "B-2",
+            "issued_on": (today - timedelta(days=2)).isoformat(),
+            "due_on": (today + timedelta(days=28)).isoformat(),
+            "amount": "50.00",
+            "currency": "USD",
+            "company_id": company["id"],
+        },
+    )
+    await api.post(
+        "/api/payments",
+        {
+            "paid_on": today.isoformat(),
+            "amount": "80.00",
+            "currency": "EUR",
+            "company_id": company["id"],
+            "allocations": [{"invoice_id": late["id"], "amount": "60.10"}],
+        },
+    )
+    for n in range(7):
+        await api.post(
+            "/api/tickets",
+            {"subject": f"Issue {n}", "company_id": company["id"], "status": "open"},
+        )
+    await api.post(
+        "/api/tickets", {"subject": "Done", "company_id": company["id"], "status": "closed"}
+    )
+    admin = await add_user(client, "admin", "admin")
+    async with client.app[SESSIONS]() as db:
+        user = await db.get(User, admin.id)
+        assert user is not None
+        principal = principal_for(user, auth_method="internal")
+    builder = PopBuilder(client.app[SESSIONS], client.app[POLICIES], region="GR", timezone="UTC")
+    call = {"id": "7.1", "direction": "inbound", "called": None, "queue": None}
+
+    pop = await builder.build(principal, {**call, "caller_id": "2315550100"})
+    contact = pop["contact"]
+    assert (contact["kind"], contact["id"], contact["company"]) == (
+        "company",
+        company["id"],
+        "Olympus Hotels",
+    )
+    assert contact["categories"] == ["Hotels", "VIP"]
+    assert contact["phones"] == [
+        {"kind": p["kind"], "number": p["number"], "e164": p["e164"]} for p in company["phones"]
+    ]
+    crm = (await api.get(f"/api/companies/{company['id']}/balance"))["balances"]
+    assert contact["balance_due"] == [
+        {
+            "currency": b["currency"],
+            "amount": b["balance_due"],
+            "overdue": b["overdue"],
+            "days_overdue": b["days_overdue"],
+            "open_invoices": b["open_invoices"],
+        }
+        for b in crm
+    ]
+    assert [(b["currency"], b["amount"], b["overdue"]) for b in contact["balance_due"]] == [
+        ("EUR", "40.00", "40.00"),
+        ("USD", "50.00", "0.00"),
+    ]
+    assert contact["balance_due"][0]["days_overdue"] == 20
+    assert contact["last_invoice"]["number"] == "B-2"
+    assert contact["last_invoice"]["amount"] == "50.00"
+    tickets = await api.get(
+        "/api/tickets", company_id=company["id"], status="open", limit=5, sort="-created_at"
+    )
+    assert [t["subject"] for t in contact["open_tickets"]] == [
+        t["subject"] for t in tickets["items"]
+    ]
+    assert len(contact["open_tickets"]) == 5
+    assert contact["celebrations_today"] == []
+
+    pop = await builder.build(principal, {**call, "caller_id": "0040721000111"})
+    contact = pop["contact"]
+    assert (contact["kind"], contact["company"], contact["categories"]) == (
+        "person",
+        "Olympus Hotels",
+        ["VIP"],
+    )
+    assert [p["e164"] for p in contact["phones"]] == ["+40721000111", "+40210001111"]
+    assert contact["balance_due"] == []
+    assert contact["last_invoice"] is None
+    assert [(c["kind"], c["type"], c["years"]) for c in contact["celebrations_today"]] == [
+        ("anniversary", "wedding", today.year - 2001)
+    ]

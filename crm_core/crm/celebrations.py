@@ -10,7 +10,7 @@ from calendar import isleap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, extract, or_, select
@@ -26,6 +26,7 @@ __all__ = [
     "CelebrationService",
     "business_day",
     "celebrations_for",
+    "collect_celebrations",
     "occurs_on",
 ]
 
@@ -93,9 +94,27 @@ def _person_rows(ids: Select[Any]) -> Any:
     ).where(Person.id.in_(ids))
 
 
-def _collect(
-    persons: Iterable[Any], dates: Iterable[PersonDate], day: date
+class DatedFact(Protocol):
+    """What a celebration needs of a typed date (a :class:`PersonDate` row or its JSON)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def person_id(self) -> int: ...
+    @property
+    def date(self) -> date: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+
+
+def collect_celebrations(
+    persons: Iterable[Any], dates: Iterable[DatedFact], day: date
 ) -> dict[int, list[Celebration]]:
+    """What each person celebrates on ``day``, from rows with ``id``, ``given_name``,
+    ``nickname``, ``language`` and ``birth_date``, and the persons' typed dates (any of them:
+    those not on ``day`` are skipped). Persons celebrating nothing are absent."""
     out: dict[int, list[Celebration]] = {}
     for row in persons:
         found: list[Celebration] = []
@@ -132,7 +151,7 @@ async def _load(db: AsyncSession, ids: Select[Any], day: date) -> tuple[list[Any
             .order_by(PersonDate.date, PersonDate.id)
         )
     )
-    found = _collect(rows, dates, day)
+    found = collect_celebrations(rows, dates, day)
     return rows, found
 
 

@@ -8,19 +8,27 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import String, bindparam, cast, delete, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from crm_core.db import session_scope, utcnow
 from crm_core.errors import AuthenticationFailed, InvalidInput, NotFound, RateLimited
 from crm_core.users.audit import AuditContext, record_audit
 from crm_core.users.counters import Counters
-from crm_core.users.models import ApiToken, AuthSession, User
+from crm_core.users.models import ApiToken, AuthSession, Role, TeamMember, User, UserRole
 from crm_core.users.passwords import PasswordHashing
 from crm_core.users.permissions import Principal
 
-__all__ = ["AuthService", "IssuedToken", "LoginLimits", "LoginResult", "principal_for"]
+__all__ = [
+    "AuthService",
+    "IssuedToken",
+    "LoginLimits",
+    "LoginResult",
+    "load_principal",
+    "principal_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +82,55 @@ def principal_for(
         session_id=session_id,
         token_id=token_id,
         csrf_token=csrf_token,
+    )
+
+
+def _principal_rows() -> Any:
+    """An active user's name, language, roles and teams as ``(kind, value)`` rows, in one
+    statement built once: ``u`` username, ``l`` language, ``r`` a role, ``t`` a team id.
+    No row at all: the user is missing or inactive."""
+    active = (
+        select(User.id).where(User.id == bindparam("user_id"), User.is_active).scalar_subquery()
+    )
+    return union_all(
+        select(literal("u"), User.username).where(User.id == active),
+        select(literal("l"), User.language).where(User.id == active),
+        select(literal("r"), UserRole.role).where(UserRole.user_id == active),
+        select(literal("t"), cast(TeamMember.team_id, String)).where(TeamMember.user_id == active),
+    )
+
+
+_PRINCIPAL_ROWS = _principal_rows()
+
+
+async def load_principal(
+    conn: AsyncConnection, user_id: int, *, auth_method: str = "internal"
+) -> Principal | None:
+    """The principal of an active user read in one round trip (``None``: missing or inactive),
+    as :func:`principal_for` builds it from a loaded :class:`User`; for hot paths such as the
+    screen pop that need a user's roles without a session."""
+    username: str | None = None
+    language = "en"
+    roles: set[Role] = set()
+    teams: set[int] = set()
+    for kind, value in (await conn.execute(_PRINCIPAL_ROWS, {"user_id": user_id})).all():
+        if kind == "u":
+            username = value
+        elif kind == "l":
+            language = value
+        elif kind == "r":
+            roles.add(Role(value))
+        else:
+            teams.add(int(value))
+    if username is None:
+        return None
+    return Principal(
+        user_id=user_id,
+        username=username,
+        roles=frozenset(roles),
+        team_ids=frozenset(teams),
+        language=language,
+        auth_method=auth_method,
     )
 
 
