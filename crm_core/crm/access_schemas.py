@@ -185,6 +185,17 @@ class SearchHit(BaseModel):
 
 
 class SearchOut(BaseModel):
-    """Quick-search results: companies first, then persons, each in name order."""
+    """Quick-search results: companies first, in name order; then persons, those whose name
+    (family, given, "given family" or "family given") starts with the text before those that
+    only contain it or match by nickname, e-mail or phone, each group in name order.
+
+    Persons are chosen among a bounded number of candidates per kind of match (name, e-mail,
+    phone), taken in the caller's scope; ``truncated`` says when more persons matched than
+    were examined."""
 
     items: list[SearchHit]
+    truncated: bool = Field(
+        description="True when more persons match than the search examined: the items are "
+        "not necessarily the first in order of all matches; refine the text (more letters, "
+        "given and family name, more digits) to narrow them."
+    )

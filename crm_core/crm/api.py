@@ -177,9 +177,10 @@ async def search(request: web.Request) -> web.Response:
         raise InvalidInput("query parameter 'q' is required", details={"parameter": "q"})
     if len(q) > 200:
         raise InvalidInput("query parameter 'q' is too long", details={"parameter": "q"})
-    companies, persons = await _crm(request).search(principal(request), q, limit)
-    hits = [SearchHit.company(c) for c in companies] + [SearchHit.person(p) for p in persons]
-    return json_ok(SearchOut(items=hits[:limit]))
+    found = await _crm(request).search(principal(request), q, limit)
+    hits = [SearchHit.company(c) for c in found.companies]
+    hits += [SearchHit.person(p) for p in found.persons]
+    return json_ok(SearchOut(items=hits[:limit], truncated=found.truncated))
 
 
 def _records(

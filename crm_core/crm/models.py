@@ -255,6 +255,8 @@ class Person(_Owned, Base):
     __tablename__ = "persons"
     __table_args__ = (
         Index("ix_persons_family_name_given_name", "family_name", "given_name"),
+        # Quick search, names starting with the text, walked in order (migration 0008).
+        Index("ix_persons_given_name_family_name", "given_name", "family_name"),
         # Quick search (LIKE '%text%'): pg_trgm GIN indexes on PostgreSQL, plain on SQLite.
         *(
             Index(

@@ -21,7 +21,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, false, literal, or_, select, true, union_all
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    any_,
+    bindparam,
+    false,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -200,12 +213,21 @@ def resolved_condition(model: type[Company] | type[Person]) -> ColumnElement[boo
     )
 
 
-def _scope_values() -> Any:
+def _one_of(column: Any, name: str, item: Any, arrays: bool) -> ColumnElement[bool]:
+    """``column`` is one of the list given as bind parameter ``name``: ``IN`` with a list
+    expanded at execution (any database), or with ``arrays`` PostgreSQL's ``= ANY(array)``,
+    whose SQL text is the same whatever the list (so it can be compiled once and prepared)."""
+    if arrays:
+        return column == any_(bindparam(name, type_=ARRAY(item)))  # type: ignore[no-any-return]
+    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+
+
+def _scope_values(arrays: bool = False) -> Any:
     """One statement: the lenders, the granted territories and the lent teams, as (kind, id)."""
     now = bindparam("scope_now", type_=UtcDateTime())
     user: Any = bindparam("scope_user")
     lenders = _lenders(user, now)
-    role_granted = TerritoryGrant.role.in_(bindparam("scope_roles", expanding=True))
+    role_granted = _one_of(TerritoryGrant.role, "scope_roles", String, arrays)
     territories = select(literal("t").label("kind"), TerritoryGrant.territory_id.label("id")).where(
         _granted(user, role_granted, lenders)
     )
@@ -219,6 +241,7 @@ def _scope_values() -> Any:
 
 
 _SCOPE_VALUES = _scope_values()
+_SCOPE_ARRAYS = _scope_values(arrays=True)
 
 
 def scope_params(principal: Principal) -> dict[str, Any]:
@@ -231,13 +254,16 @@ def scope_params(principal: Principal) -> dict[str, Any]:
     }
 
 
-def scope_cte() -> Any:
+def scope_cte(*, arrays: bool = False) -> Any:
     """A CTE ``scope(kind, id)``: the lenders (``o``), granted territories (``t``) and lent teams
-    (``m``) of the principal given by :func:`scope_params`; read once per statement."""
-    return _SCOPE_VALUES.cte("scope")
+    (``m``) of the principal given by :func:`scope_params`; read once per statement. ``arrays``:
+    the role list is a PostgreSQL array parameter (see :func:`_one_of`)."""
+    return (_SCOPE_ARRAYS if arrays else _SCOPE_VALUES).cte("scope")
 
 
-def cte_condition(model: type[Company] | type[Person], scope: Any) -> ColumnElement[bool]:
+def cte_condition(
+    model: type[Company] | type[Person], scope: Any, *, arrays: bool = False
+) -> ColumnElement[bool]:
     """SQL condition equal to :func:`visible_condition` for a non-administrator, reading the
     principal from :func:`scope_params` and the rest from ``scope`` (:func:`scope_cte`).
 
@@ -253,7 +279,7 @@ def cte_condition(model: type[Company] | type[Person], scope: Any) -> ColumnElem
         model.owner_id.in_(ids("o")),
         model.territory_id.in_(ids("t")),
         model.team_id.in_(ids("m")),
-        model.team_id.in_(bindparam("scope_supervised", expanding=True)),
+        _one_of(model.team_id, "scope_supervised", Integer, arrays),
     )
 
 

@@ -1,31 +1,29 @@
-"""Queries of the CRM: list specifications, scoped loading, caller-ID lookup and quick search."""
+"""Queries of the CRM: list specifications, scoped loading and caller-ID lookup (quick search:
+:mod:`crm_core.crm.search`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import (
     Select,
     String,
     and_,
-    any_,
     bindparam,
     case,
     exists,
     func,
     literal,
-    or_,
     select,
-    union,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_core.crm import attributes as attrs
-from crm_core.crm import phones as phone_rules
 from crm_core.crm.ext_models import AttributeValue, Contract, HeldProduct
 from crm_core.crm.finance_models import Invoice, InvoiceKind, InvoiceStatus, Payment
 from crm_core.crm.models import (
@@ -33,7 +31,6 @@ from crm_core.crm.models import (
     CompanyRole,
     CompanyRoleName,
     CompanyStatus,
-    Email,
     Employment,
     Person,
     Phone,
@@ -43,8 +40,6 @@ from crm_core.crm.models import (
 from crm_core.crm.policies import (
     RecordPolicy,
     cte_condition,
-    resolve_scope,
-    resolved_condition,
     scope_cte,
     scope_params,
 )
@@ -71,7 +66,7 @@ __all__ = [
     "list_spec",
     "lookup_phone",
     "page_records",
-    "search_records",
+    "record_policies",
     "time_filter",
 ]
 
@@ -106,9 +101,14 @@ def lifecycle_of(model: type[Company] | type[Person], today: date, days: int) ->
     )
 
 
-def _lifecycle_filter(model: type[Company] | type[Person], days: int) -> FilterSpec:
+def _lifecycle_filter(
+    model: type[Company] | type[Person], days: int, today: date | None = None
+) -> FilterSpec:
+    """The ``lifecycle`` filter read on ``today``: the business day the caller passes (see
+    ``CrmService.business_day``); without one, the UTC date when the request is made."""
+
     def condition(op: str, value: Any) -> ColumnElement[bool]:
-        expr = lifecycle_of(model, datetime.now(UTC).date(), days)
+        expr = lifecycle_of(model, today or datetime.now(UTC).date(), days)
         return expr.in_(value) if op == "in" else expr == value
 
     return FilterSpec(
@@ -232,12 +232,15 @@ PERSON_LIST = ListSpec(
 )
 
 
-def list_spec(model: type[Company] | type[Person], inactive_after_days: int) -> ListSpec:
-    """The company or person list with the lifecycle filter over the configured period."""
+def list_spec(
+    model: type[Company] | type[Person], inactive_after_days: int, today: date | None = None
+) -> ListSpec:
+    """The company or person list with the lifecycle filter over the configured period, read on
+    ``today`` (the business day) when given."""
     base = COMPANY_LIST if model is Company else PERSON_LIST
-    if inactive_after_days == DEFAULT_INACTIVE_DAYS:
+    if inactive_after_days == DEFAULT_INACTIVE_DAYS and today is None:
         return base
-    filters = {**base.filters, "lifecycle": _lifecycle_filter(model, inactive_after_days)}
+    filters = {**base.filters, "lifecycle": _lifecycle_filter(model, inactive_after_days, today)}
     return replace(base, filters=filters)
 
 
@@ -247,11 +250,13 @@ async def filtered_records(
     model: type[Company] | type[Person],
     params: dict[str, str],
     inactive_after_days: int,
+    today: date | None = None,
 ) -> tuple[Select[Any], list[Any], ListQuery]:
     """``stmt`` (scoped companies or persons) with the list's filters and ``attr.*`` filters,
     the order its sort asks for (ordinary fields and custom attributes, see attributes.py; the id
-    last, so the order is total) and the parsed query for its paging."""
-    spec = list_spec(model, inactive_after_days)
+    last, so the order is total) and the parsed query for its paging. ``today`` is the day the
+    lifecycle filter is read on (the business day; the UTC date when not given)."""
+    spec = list_spec(model, inactive_after_days, today)
     rest, aq = attrs.parse_attr_query(params)
     query = parse_list_query(rest, spec)
     entity = model.__name__.lower()
@@ -274,10 +279,11 @@ async def page_records(
     model: type[Company] | type[Person],
     params: dict[str, str],
     inactive_after_days: int,
+    today: date | None = None,
 ) -> Page[Any]:
     """A page of ``stmt`` (scoped companies or persons), filtered and sorted as
     :func:`filtered_records` says."""
-    stmt, order, query = await filtered_records(db, stmt, model, params, inactive_after_days)
+    stmt, order, query = await filtered_records(db, stmt, model, params, inactive_after_days, today)
     total = await db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = await db.scalars(stmt.order_by(*order).limit(query.limit).offset(query.offset))
     return Page(list(rows.unique()), int(total or 0), query.limit, query.offset)
@@ -334,23 +340,48 @@ def _lookup_branches() -> tuple[Select[Any], Select[Any]]:
     return persons_q, companies_q
 
 
-def _lookup_statement(scoped: bool) -> Any:
+def _lookup_statement(scoped: bool, *, arrays: bool = False) -> Any:
     """The caller-ID lookup, built once: persons and companies having ``:e164``, in one
     ``UNION ALL``; ``scoped``: narrowed by :func:`policies.cte_condition` (the principal's
-    lenders, grants and lent teams read once, in a CTE of the same statement)."""
+    lenders, grants and lent teams read once, in a CTE of the same statement); ``arrays``: its
+    list parameters are PostgreSQL arrays, so its SQL text never changes."""
     persons_q, companies_q = _lookup_branches()
     if scoped:
-        scope = scope_cte()
-        persons_q = persons_q.where(cte_condition(Person, scope))
-        companies_q = companies_q.where(cte_condition(Company, scope))
+        scope = scope_cte(arrays=arrays)
+        persons_q = persons_q.where(cte_condition(Person, scope, arrays=arrays))
+        companies_q = companies_q.where(cte_condition(Company, scope, arrays=arrays))
     return union_all(persons_q, companies_q)
 
 
 _LOOKUP_ALL = _lookup_statement(scoped=False)
 _LOOKUP_SCOPED = _lookup_statement(scoped=True)
+_LOOKUP_ARRAYS = _lookup_statement(scoped=True, arrays=True)
 
 
-def _record_policies(policies: PolicyRegistry) -> bool:
+class _DriverStatement(NamedTuple):
+    """A statement compiled once for one dialect: its SQL text, the names of its positional
+    parameters in order, and the values of those fixed when it was built (literals)."""
+
+    sql: str
+    names: tuple[str, ...]
+    fixed: dict[str, Any]
+
+
+_DRIVER_SQL: dict[tuple[int, str], _DriverStatement] = {}
+
+
+def _driver_statement(stmt: Any, dialect: Any) -> _DriverStatement:
+    key = (id(stmt), dialect.name)
+    found = _DRIVER_SQL.get(key)
+    if found is None:
+        compiled = stmt.compile(dialect=dialect)
+        found = _DRIVER_SQL[key] = _DriverStatement(
+            str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
+        )
+    return found
+
+
+def record_policies(policies: PolicyRegistry) -> bool:
     """Persons and companies are governed by the CRM's own :class:`RecordPolicy` (whose scope
     :func:`resolve_scope` resolves); another registered policy is applied as it is."""
     return all(
@@ -368,7 +399,7 @@ async def lookup_phone(
     prepared, to plan: one round trip.
     """
     params: dict[str, Any] = {"e164": e164}
-    if not _record_policies(policies):
+    if not record_policies(policies):
         persons_q, companies_q = _lookup_branches()
         stmt = union_all(
             policies.scope(principal, Person, persons_q),
@@ -381,8 +412,17 @@ async def lookup_phone(
         params.update(scope_params(principal))
     # Core execution on the session's connection: no ORM entities to build.
     conn = db if isinstance(db, AsyncConnection) else await db.connection()
-    result = await conn.execute(stmt, params)
-    rows = result.all()
+    if conn.dialect.name == "postgresql" and (stmt is _LOOKUP_SCOPED or stmt is _LOOKUP_ALL):
+        # The hottest read of the platform (every ringing call): its SQL text, compiled once,
+        # goes to the driver as it is (asyncpg prepares it once per connection), without
+        # SQLAlchemy's per-execution compile-cache lookup and list-parameter expansion.
+        driver = _driver_statement(
+            _LOOKUP_ARRAYS if stmt is _LOOKUP_SCOPED else _LOOKUP_ALL, conn.dialect
+        )
+        args = tuple(params[n] if n in params else driver.fixed[n] for n in driver.names)
+        rows: Sequence[Any] = (await conn.exec_driver_sql(driver.sql, args)).all()
+    else:
+        rows = (await conn.execute(stmt, params)).all()
     seen: set[tuple[str, int]] = set()
     out: list[Candidate] = []
     for row in sorted(rows, key=lambda r: (r.type != "person", r.id)):
@@ -392,176 +432,3 @@ async def lookup_phone(
         name = " ".join(p for p in (row.a, row.b) if p)
         out.append(Candidate(row.type, row.id, name, row.kind))
     return out
-
-
-def _phone_match(owner: Any, fk: Any, text: str, region: str) -> ColumnElement[bool] | None:
-    """``owner`` has a phone equal to ``text`` in E.164, or containing its significant digits."""
-    if not phone_rules.looks_like_phone(text):
-        return None
-    conds: list[ColumnElement[bool]] = []
-    e164 = phone_rules.try_normalise(text, region)
-    if e164 is not None:
-        conds.append(Phone.e164 == e164)
-    digits = phone_rules.digits_for_search(text)
-    if len(digits) >= 4:
-        conds.append(Phone.e164.contains(digits, autoescape=True))
-    if not conds:
-        return None
-    return owner.in_(select(fk).where(or_(*conds)))  # type: ignore[no-any-return]
-
-
-def _contains(col: Any, needle: str) -> ColumnElement[bool]:
-    return func.lower(col).contains(needle, autoescape=True)
-
-
-def _person_match(text: str, region: str) -> ColumnElement[bool]:
-    needle = text.lower()
-    conds = [
-        _contains(Person.given_name + " " + Person.family_name, needle),
-        _contains(Person.family_name + " " + Person.given_name, needle),
-        _contains(Person.nickname, needle),
-        Person.id.in_(
-            select(Email.person_id).where(Email.address.contains(needle, autoescape=True))
-        ),
-    ]
-    phone = _phone_match(Person.id, Phone.person_id, text, region)
-    if phone is not None:
-        conds.append(phone)
-    return or_(*conds)
-
-
-def _like(col: Any, needle: str, *, ignore_case: bool = False) -> ColumnElement[bool]:
-    """``col`` contains ``needle`` (escaped as ``autoescape`` does), the pattern written into the
-    SQL so that PostgreSQL plans each search for its own pattern (a trigram index for a rare
-    one, not a generic plan)."""
-    pattern = "%" + needle.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
-    value = literal(pattern, literal_execute=True)
-    expr = col.ilike(value, escape="/") if ignore_case else col.like(value, escape="/")
-    return cast("ColumnElement[bool]", expr)
-
-
-def _person_ids_matching(text: str, region: str) -> Any:
-    """Ids of exactly the persons :func:`_person_match` accepts, as a ``UNION`` of one match per
-    column, each of which a trigram index serves on PostgreSQL (migration 0007):
-    ``x IN (a UNION b)`` is ``x IN a OR x IN b``.
-
-    The name arm keeps :func:`_person_match`'s own conditions and adds a wider one the indexes
-    can answer: every space-free word of the text lies inside the lower-cased given or family
-    name (a word cannot span the one space between them), and ``ILIKE`` compares lower-cased.
-    """
-    needle = text.lower()
-    exact_names = or_(
-        _contains(Person.given_name + " " + Person.family_name, needle),
-        _contains(Person.family_name + " " + Person.given_name, needle),
-    )
-    words = [w for w in needle.split(" ") if _indexable(w)]
-    by_name = and_(
-        *(
-            or_(
-                _like(Person.given_name, w, ignore_case=True),
-                _like(Person.family_name, w, ignore_case=True),
-            )
-            for w in words
-        ),
-        exact_names,
-    )
-    by_nickname = and_(
-        _like(Person.nickname, needle, ignore_case=True), _contains(Person.nickname, needle)
-    )
-    arms: list[Any] = [
-        select(Person.id).where(or_(by_name, by_nickname) if words else by_nickname),
-        select(Email.person_id).where(Email.person_id.is_not(None), _like(Email.address, needle)),
-    ]
-    if phone_rules.looks_like_phone(text):
-        conds: list[ColumnElement[bool]] = []
-        e164 = phone_rules.try_normalise(text, region)
-        if e164 is not None:
-            conds.append(Phone.e164 == e164)
-        digits = phone_rules.digits_for_search(text)
-        if len(digits) >= 4:
-            conds.append(_like(Phone.e164, digits))
-        if conds:
-            arms.append(select(Phone.person_id).where(Phone.person_id.is_not(None), or_(*conds)))
-    return union(*arms)
-
-
-def _indexable(text: str) -> bool:
-    """A trigram index can narrow a ``LIKE '%text%'``: three letters or digits in a row."""
-    run = 0
-    for ch in text:
-        run = run + 1 if ch.isalnum() else 0
-        if run >= 3:
-            return True
-    return False
-
-
-def _company_match(text: str, region: str) -> ColumnElement[bool]:
-    needle = text.lower()
-    conds = [
-        _contains(Company.name, needle),
-        _contains(Company.code, needle),
-        _contains(Company.vat_number, needle),
-        Company.id.in_(
-            select(Email.company_id).where(Email.address.contains(needle, autoescape=True))
-        ),
-    ]
-    phone = _phone_match(Company.id, Phone.company_id, text, region)
-    if phone is not None:
-        conds.append(phone)
-    return or_(*conds)
-
-
-async def search_records(
-    db: AsyncSession,
-    policies: PolicyRegistry,
-    principal: Principal,
-    text: str,
-    region: str,
-    limit: int,
-) -> tuple[list[Company], list[Person]]:
-    """Companies and persons visible to ``principal`` matching ``text`` (at most ``limit`` each).
-
-    The principal's scope is read first as values (:func:`policies.resolve_scope`), so that
-    PostgreSQL sees three small ``IN`` lists instead of sub-queries and plans from the matches.
-    """
-    params: dict[str, Any] = {}
-    if _record_policies(policies):
-        scope = await resolve_scope(db, principal)
-
-        def scoped(model: type[Any], stmt: Select[Any]) -> Select[Any]:
-            return stmt if scope.everything else stmt.where(resolved_condition(model))
-
-        if not scope.everything:
-            params = scope.params()
-    else:
-
-        def scoped(model: type[Any], stmt: Select[Any]) -> Select[Any]:
-            return policies.scope(principal, model, stmt)
-
-    cstmt = scoped(Company, select(Company).where(_company_match(text, region)))
-    # Substring matches over many persons: with three letters or digits in a row, collect the
-    # matching ids from the trigram indexes (one indexed match per column) and sort only those;
-    # a shorter text matches so many persons that walking the name order and stopping at the
-    # limit is quicker.
-    if not _indexable(text):
-        match = _person_match(text, region)
-    elif db.get_bind().dialect.name == "postgresql":
-        # ``id = ANY(ARRAY(...))``: the matches are read into an array first and fetched by
-        # primary key, instead of a hash join that reads all of ``persons`` for a few thousand.
-        ids = _person_ids_matching(text, region).subquery()
-        match = Person.id == any_(func.array(select(ids.c[0]).scalar_subquery()))
-    else:
-        match = Person.id.in_(_person_ids_matching(text, region))
-    pstmt = scoped(Person, select(Person).where(match))
-    companies = list(
-        (await db.scalars(cstmt.order_by(Company.name, Company.id).limit(limit), params)).unique()
-    )
-    persons = list(
-        (
-            await db.scalars(
-                pstmt.order_by(Person.family_name, Person.given_name, Person.id).limit(limit),
-                params,
-            )
-        ).unique()
-    )
-    return companies, persons

@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from crm_core.appkeys import BUS
+from crm_core.crm import search
 from crm_core.push import push_to_users
 from telephony.events import AgentStateChanged, CallEnded, CallRinging
 from telephony.models import AgentState, CallDirection
@@ -294,4 +295,31 @@ async def test_state_changed_elsewhere_is_pushed_to_the_console(
     await console.sim.inbound_call("+302101234567", "support", 60)
     await expect(page.locator("#pop-name")).to_have_text("Maria Pappa")
     await screenshot(page, "console-plain-agent")
+    assert watch.errors == []
+
+
+async def test_search_asks_to_refine_when_more_persons_match_than_were_examined(
+    console: Console, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A common name matches more persons than the search examines: the page says so."""
+    await console.admin.post(
+        "/api/persons",
+        {
+            "given_name": "Nikos",
+            "family_name": "Pappas",
+            "territory_id": console.ids["territory"],
+        },
+    )
+    monkeypatch.setattr(search, "SEARCH_CANDIDATES", 1)
+    page, watch = await console.page(browser)
+    await page.goto("/search?q=Papp")
+    await expect(page.locator("#search-count")).to_have_text(
+        "Results: 1 · More persons match than are shown: refine the search"
+    )
+    await expect(page.locator("#search-results li.result")).to_have_count(1)
+    await screenshot(page, "search-refine")
+    monkeypatch.setattr(search, "SEARCH_CANDIDATES", 200)
+    await page.goto("/search?q=Papp")
+    await expect(page.locator("#search-count")).to_have_text("Results: 2")
+    await expect(page.locator("#search-results li.result")).to_have_count(2)
     assert watch.errors == []

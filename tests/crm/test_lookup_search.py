@@ -7,11 +7,13 @@ from typing import Any, cast
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import Engine, Select, event, literal, select, text, union_all
+from sqlalchemy import Engine, Select, case, event, func, literal, or_, select, text, union_all
+from sqlalchemy.sql.elements import ColumnElement
 
 from crm_core.appkeys import ENGINE, POLICIES, SESSIONS
 from crm_core.crm import repository as repo
-from crm_core.crm.models import Company, Person, Phone
+from crm_core.crm import search
+from crm_core.crm.models import Company, Email, Person, Phone
 from crm_core.crm.phones import digits_for_search, looks_like_phone, normalise, try_normalise
 from crm_core.users.auth import principal_for
 from crm_core.users.models import User
@@ -217,6 +219,38 @@ async def _principal(client: TestClient[Any, Any], username: str) -> Principal:
         return principal_for(user, auth_method="internal")
 
 
+def _person_match(text: str, region: str) -> ColumnElement[bool]:
+    """The quick search's person match as it was first written: one ``OR`` of substring
+    conditions (``search_records`` gathers the same persons from indexed arms)."""
+    needle = text.lower()
+    conds = [
+        func.lower(Person.given_name + " " + Person.family_name).contains(needle, autoescape=True),
+        func.lower(Person.family_name + " " + Person.given_name).contains(needle, autoescape=True),
+        func.lower(Person.nickname).contains(needle, autoescape=True),
+        Person.id.in_(
+            select(Email.person_id).where(Email.address.contains(needle, autoescape=True))
+        ),
+    ]
+    phone = search._phone_match(Person.id, Phone.person_id, text, region)
+    if phone is not None:
+        conds.append(phone)
+    return or_(*conds)
+
+
+def _starts_first(text: str) -> ColumnElement[int]:
+    """0 for a person whose name ("given family" or "family given") starts with ``text``."""
+    needle = text.lower()
+    starts = or_(
+        func.lower(Person.given_name + " " + Person.family_name).startswith(
+            needle, autoescape=True
+        ),
+        func.lower(Person.family_name + " " + Person.given_name).startswith(
+            needle, autoescape=True
+        ),
+    )
+    return case((starts, 0), else_=1)
+
+
 SEARCH_TEXTS = [
     "maria",
     "MARIA PAP",
@@ -235,6 +269,9 @@ SEARCH_TEXTS = [
     "the boss",
     "@example",
     "lena.s",
+    "g2024@ex",
+    "h2024",
+    "2024",
     "6912345678",
     "691 234",
     "345 678",
@@ -249,8 +286,9 @@ async def test_search_and_lookup_answer_what_the_scoped_subqueries_answer(
     make_client: AppMaker,
 ) -> None:
     """Every principal kind (admin, territory grant, team supervisor, delegate, nothing
-    granted) gets from the resolved-scope lookup and the indexed search exactly the rows, in
-    the order, that the original statements (scope as sub-queries, one OR of LIKEs) give."""
+    granted) gets from the resolved-scope lookup and the indexed search exactly the rows that
+    the original statements (scope as sub-queries, one OR of LIKEs) give; the search in their
+    order, names starting with the text first. No cap is reached with so few persons."""
     client = await make_client(default_region="GR")
     await add_user(client, "admin", "admin")
     await add_user(client, "granted", "agent")
@@ -274,7 +312,14 @@ async def test_search_and_lookup_answer_what_the_scoped_subqueries_answer(
         ("Γιώργος", "Παπαδόπουλος", None, None, "+30 231 098 7654", {"territory_id": south}),
         ("Elena", "Stoica", "nick", "lena.s@example.ro", "0721 234 567", {}),
         ("Ioana", "O_Neil", "100%", "a/b@example.com", "691 234 5670", {"territory_id": north}),
-        ("Anna", "Georgiou", None, None, "2101234567", {"owner_id": users["granted"]}),
+        (
+            "Anna",
+            "Georgiou",
+            None,
+            "anna.g2024@example.com",
+            "2101234567",
+            {"owner_id": users["granted"]},
+        ),
     ]
     for given, family, nickname, email, phone, where in people:
         body: dict[str, Any] = {"given_name": given, "family_name": family, **where}
@@ -317,16 +362,18 @@ async def test_search_and_lookup_answer_what_the_scoped_subqueries_answer(
                 ), (username, e164)
             for text in SEARCH_TEXTS:
                 for limit in (1, 20):
-                    companies, persons = await repo.search_records(
-                        db, policies, principal, text, "GR", limit
-                    )
+                    found = await search.search_records(db, policies, principal, text, "GR", limit)
+                    companies, persons = found.companies, found.persons
+                    assert not found.truncated, (username, text)
                     ref_p = policies.scope(
-                        principal, Person, select(Person.id).where(repo._person_match(text, "GR"))
-                    ).order_by(Person.family_name, Person.given_name, Person.id)
+                        principal, Person, select(Person.id).where(_person_match(text, "GR"))
+                    ).order_by(
+                        _starts_first(text), Person.family_name, Person.given_name, Person.id
+                    )
                     ref_c = policies.scope(
                         principal,
                         Company,
-                        select(Company.id).where(repo._company_match(text, "GR")),
+                        select(Company.id).where(search._company_match(text, "GR")),
                     ).order_by(Company.name, Company.id)
                     assert [p.id for p in persons] == list(await db.scalars(ref_p.limit(limit))), (
                         username,
@@ -336,6 +383,159 @@ async def test_search_and_lookup_answer_what_the_scoped_subqueries_answer(
                     assert [c.id for c in companies] == list(
                         await db.scalars(ref_c.limit(limit))
                     ), (username, text, limit)
+
+
+# -- capped, ranked candidates ---------------------------------------------------------------
+
+
+async def _add_persons(api: Api, people: list[dict[str, Any]]) -> list[int]:
+    return [(await api.post("/api/persons", body))["id"] for body in people]
+
+
+async def test_each_arm_stops_at_the_cap_and_says_so(make_client: AppMaker) -> None:
+    """With a cap of 2, the walk of the names starting with the text keeps the first two in
+    name order and the e-mail arm two of its matches, and the answer is marked truncated; a
+    cap as large as the matches finds them all and is not."""
+    client = await make_client(default_region="GR")
+    await add_user(client, "admin", "admin")
+    api = Api(client)
+    await api.as_("admin")
+    willis = await _add_persons(
+        api,
+        [{"given_name": g, "family_name": "Willis"} for g in ("Anna", "Beth", "Carl", "Dora")],
+    )
+    zeds = await _add_persons(
+        api,
+        [
+            {"given_name": "Eva", "family_name": f"Kovacs{n}", "emails": [{"address": a}]}
+            for n, a in enumerate(("zed1@mail.example", "zed2@mail.example", "zed3@mail.example"))
+        ],
+    )
+    policies, principal = client.app[POLICIES], await _principal(client, "admin")
+    async with client.app[SESSIONS]() as db:
+        capped = await search.search_records(
+            db, policies, principal, "willi", "GR", 20, candidates=2
+        )
+        assert capped.truncated
+        assert [p.id for p in capped.persons] == willis[:2]
+        whole = await search.search_records(
+            db, policies, principal, "willi", "GR", 20, candidates=4
+        )
+        assert not whole.truncated
+        assert [p.id for p in whole.persons] == willis
+        by_mail = await search.search_records(
+            db, policies, principal, "zed", "GR", 20, candidates=2
+        )
+        assert by_mail.truncated
+        assert len(by_mail.persons) == 2
+        assert {p.id for p in by_mail.persons} < set(zeds)
+        every = await search.search_records(db, policies, principal, "zed", "GR", 20, candidates=3)
+        assert not every.truncated
+        assert sorted(p.id for p in every.persons) == zeds
+
+
+async def test_the_scope_is_applied_before_the_cap(make_client: AppMaker) -> None:
+    """An agent finds the one person it owns among matches it may not see that come first in
+    every arm (name, e-mail, phone): the arms skip invisible rows before they count."""
+    client = await make_client(default_region="GR")
+    await add_user(client, "admin", "admin")
+    await add_user(client, "agent", "agent")
+    api = Api(client)
+    await api.as_("admin")
+    agent_id = (await _principal(client, "agent")).user_id
+    hidden = (await api.post("/api/territories", {"name": "Hidden"}))["id"]
+    await _add_persons(
+        api,
+        [
+            {
+                "given_name": g,
+                "family_name": "Willis",
+                "territory_id": hidden,
+                "emails": [{"address": f"team.zed{n}@mail.example"}],
+                "phones": [{"number": f"691234567{n}"}],
+            }
+            for n, g in enumerate(("Anna", "Beth", "Carl", "Dora", "Emma"))
+        ],
+    )
+    [own] = await _add_persons(
+        api,
+        [
+            {
+                "given_name": "Zoe",
+                "family_name": "Willis",
+                "owner_id": agent_id,
+                "emails": [{"address": "team.zed9@mail.example"}],
+                "phones": [{"number": "6912345679"}],
+            }
+        ],
+    )
+    policies, principal = client.app[POLICIES], await _principal(client, "agent")
+    async with client.app[SESSIONS]() as db:
+        for text in ("willi", "Willis Z", "team.zed", "691 234 567"):
+            found = await search.search_records(
+                db, policies, principal, text, "GR", 20, candidates=2
+            )
+            assert [p.id for p in found.persons] == [own], text
+            assert not found.truncated, text
+
+
+async def test_names_starting_with_the_text_come_first(make_client: AppMaker) -> None:
+    """Persons whose family or given name ("given family", "family given") starts with the
+    text come before those that only contain it or match by nickname or e-mail; each group
+    in name order."""
+    client = await make_client(default_region="GR")
+    await add_user(client, "admin", "admin")
+    api = Api(client)
+    await api.as_("admin")
+    joanna, anna, marianne, nikos, eva = await _add_persons(
+        api,
+        [
+            {"given_name": "Joanna", "family_name": "Adams"},
+            {"given_name": "Anna", "family_name": "Georgiou"},
+            {"given_name": "Marianne", "family_name": "Annan"},
+            {"given_name": "Nikos", "family_name": "Babis", "nickname": "Vanna"},
+            {
+                "given_name": "Eva",
+                "family_name": "Aaron",
+                "emails": [{"address": "hannah@mail.example"}],
+            },
+        ],
+    )
+
+    async def order(q: str) -> list[int]:
+        body = await api.get("/api/search", q=q)
+        assert body["truncated"] is False
+        return [h["id"] for h in body["items"]]
+
+    assert await order("ann") == [marianne, anna, eva, joanna, nikos]
+    assert await order("ANNA G") == [anna]
+    assert await order("georgiou an") == [anna]
+    assert await order("nna") == [eva, joanna, marianne, nikos, anna]  # nobody starts so
+
+
+async def test_the_answer_says_when_more_persons_match(
+    make_client: AppMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``truncated`` in ``GET /api/search``: true when an arm reached the cap (the module's
+    ``SEARCH_CANDIDATES``, read at each search), false when every match was examined."""
+    monkeypatch.setattr(search, "SEARCH_CANDIDATES", 2)
+    client = await make_client(default_region="GR")
+    await add_user(client, "admin", "admin")
+    api = Api(client)
+    await api.as_("admin")
+    willis = await _add_persons(
+        api,
+        [{"given_name": g, "family_name": "Willis"} for g in ("Anna", "Beth", "Carl", "Dora")],
+    )
+    body = await api.get("/api/search", q="willi")
+    assert body["truncated"] is True
+    assert [h["id"] for h in body["items"]] == willis[:2]
+    body = await api.get("/api/search", q="willis b")
+    assert body == {
+        "items": [{"type": "person", "id": willis[1], "display_name": "Beth Willis", "code": None}],
+        "truncated": False,
+    }
+    assert await api.get("/api/search", q="nobody") == {"items": [], "truncated": False}
 
 
 async def test_resolved_scope_follows_grants_at_once(make_client: AppMaker) -> None:

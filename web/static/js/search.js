@@ -25,9 +25,11 @@ async function run() {
     return;
   }
   clear(list);
-  count.textContent = data.items.length
+  const shown = data.items.length
     ? t("search.results", { count: fmtNumber(data.items.length) })
     : t("search.none");
+  // The server examined only part of the matches (a common name): ask for a narrower text.
+  count.textContent = data.truncated ? `${shown} · ${t("search.more")}` : shown;
   const phones = await Promise.all(data.items.map(phonesOf));
   data.items.forEach((hit, i) => {
     const contact = { kind: hit.type, id: hit.id };
