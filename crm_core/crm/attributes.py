@@ -27,7 +27,9 @@ __all__ = [
     "AttrQuery",
     "apply_values",
     "definitions",
+    "merge_values",
     "parse_attr_query",
+    "typed",
     "values_out",
 ]
 
@@ -152,7 +154,17 @@ async def apply_values(
 
     On creation every required attribute must be given; later a required one cannot be removed.
     """
-    defs = await definitions(db, entity)
+    return merge_values(await definitions(db, entity), rows, given, creating=creating)
+
+
+def merge_values(
+    defs: dict[str, AttributeDefinition],
+    rows: list[AttributeValue],
+    given: dict[str, Any],
+    *,
+    creating: bool,
+) -> list[AttributeValue]:
+    """:func:`apply_values` with the definitions already loaded (an import loads them once)."""
     by_def = {r.definition_id: r for r in rows}
     for name in sorted(given):
         field = f"attributes.{name}"

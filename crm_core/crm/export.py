@@ -172,12 +172,14 @@ class ExportService:
     async def count(self, principal: Principal, kind: ExportKind, params: dict[str, str]) -> int:
         """How many records the export will hold (checks the parameters too)."""
         async with self._crm.sessions() as db:
+            today = self._crm.business_day()  # the lifecycle column and filter agree
             stmt, _order, _query = await repo.filtered_records(
                 db,
-                self._crm.scoped_select(principal, kind.model),
+                self._crm.scoped_select(principal, kind.model, today),
                 kind.model,
                 params,
                 self._crm.inactive_after_days,
+                today,
             )
             total = await db.scalar(
                 select(func.count()).select_from(stmt.order_by(None).subquery())
@@ -191,12 +193,14 @@ class ExportService:
         convert = self._converter(principal, kind)
         columns = self.header(kind)
         async with self._crm.sessions() as db:
+            today = self._crm.business_day()  # the lifecycle column and filter agree
             stmt, order, _query = await repo.filtered_records(
                 db,
-                self._crm.scoped_select(principal, kind.model),
+                self._crm.scoped_select(principal, kind.model, today),
                 kind.model,
                 params,
                 self._crm.inactive_after_days,
+                today,
             )
             result = await db.stream_scalars(
                 stmt.order_by(*order).execution_options(yield_per=BATCH)

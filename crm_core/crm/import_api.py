@@ -231,7 +231,9 @@ def _describe_import(kind: Kind) -> str:
     return (
         "multipart/form-data with the parts: `file` (CSV — `,` `;` or tab separated, UTF-8 "
         "with or without BOM, else cp1253, else latin-1 — or XLSX), `mapping` (JSON object: "
-        f"our field -> column header or letter; fields: {fields}), `dry_run` (true|false), "
+        f"our field -> column header or letter; fields: {fields}, and `attr.<name>` for a "
+        "custom attribute — an unknown one is a 400 before any row is read), `dry_run` "
+        "(true|false), "
         "`on_duplicate` (skip|update|error, default skip), `sheet` (XLSX sheet name, default "
         "the first), `encoding` (CSV, to override detection). The upload may be up to the "
         "configured max_body_bytes. A real import is one transaction: any row error writes "

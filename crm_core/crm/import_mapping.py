@@ -2,7 +2,9 @@
 
 A row becomes the same request body the API takes (``CompanyIn``/``PersonIn``); ``Located``
 remembers which column each part of the body came from, so that an error found by the model or
-by the service rules can be reported against the column a person sees.
+by the service rules can be reported against the column a person sees. Custom attributes are
+mapped as ``attr.<name>``; whether such an attribute exists is checked against the database
+before the first row is read (see ``importing.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Literal
 from crm_core.crm.import_files import Table, cell_text
 from crm_core.errors import InvalidInput
 
-__all__ = ["COMMON_FIELDS", "FIELDS", "Kind", "Located", "Mapping", "parse_mapping"]
+__all__ = ["ATTR_PREFIX", "COMMON_FIELDS", "FIELDS", "Kind", "Located", "Mapping", "parse_mapping"]
 
 Kind = Literal["companies", "persons"]
 
@@ -24,7 +26,18 @@ PHONE_FIELDS = {"phone": "work", "mobile": "mobile", "home_phone": "home", "fax"
 EMAIL_FIELDS = {"email": "work", "home_email": "home"}
 # Resolved to ids by name (or id; owner: username or id), then checked by the usual rules.
 ASSIGN_FIELDS = {"territory": "territory_id", "team": "team_id", "owner": "owner_id"}
-COMMON_FIELDS = frozenset(PHONE_FIELDS) | frozenset(EMAIL_FIELDS) | frozenset(ASSIGN_FIELDS)
+# Resolved to an id by name (case-insensitive) or id, like a territory; then checked (in use).
+SOURCE_FIELDS = {"lead_source": "lead_source_id"}
+COMMON_FIELDS = (
+    frozenset(PHONE_FIELDS)
+    | frozenset(EMAIL_FIELDS)
+    | frozenset(ASSIGN_FIELDS)
+    | frozenset(SOURCE_FIELDS)
+    | {"external_id", "lead_source_note"}
+)
+# ``attr.<name>`` maps a column to the custom attribute <name> of the imported kind.
+ATTR_PREFIX = "attr."
+_ATTR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 FIELDS: dict[Kind, frozenset[str]] = {
     "companies": COMMON_FIELDS
     | {
@@ -55,6 +68,7 @@ FIELDS: dict[Kind, frozenset[str]] = {
     },
 }
 _LINK_FIELDS = {"company_code": "companies.0", "job_title": "companies.0.job_title"}
+_REF_TARGETS = {**ASSIGN_FIELDS, **SOURCE_FIELDS, **_LINK_FIELDS}
 _SPLIT = re.compile(r"[,;|]")
 
 
@@ -64,6 +78,11 @@ class Mapping:
 
     kind: Kind
     columns: dict[str, int]
+
+    @property
+    def attributes(self) -> list[str]:
+        """The custom attribute names mapped (``attr.<name>``), sorted."""
+        return sorted(k[len(ATTR_PREFIX) :] for k in self.columns if k.startswith(ATTR_PREFIX))
 
 
 @dataclass
@@ -98,12 +117,21 @@ def parse_mapping(raw: str, kind: Kind, table: Table) -> Mapping:
             details={"field": "mapping"},
         )
     allowed = FIELDS[kind]
-    unknown = sorted(k for k in data if k not in allowed)
+    unknown = sorted(k for k in data if k not in allowed and not k.startswith(ATTR_PREFIX))
     if unknown:
         raise InvalidInput(
             f"mapping: unknown field(s) {', '.join(unknown)} for {kind}; "
-            f"known fields are {', '.join(sorted(allowed))}",
+            f"known fields are {', '.join(sorted(allowed))} and {ATTR_PREFIX}<attribute name>",
             details={"field": "mapping", "unknown": unknown},
+        )
+    malformed = sorted(
+        k for k in data if k.startswith(ATTR_PREFIX) and not _ATTR_NAME.match(k[len(ATTR_PREFIX) :])
+    )
+    if malformed:
+        raise InvalidInput(
+            f"mapping: {', '.join(malformed)} is not a custom attribute name; write "
+            f"{ATTR_PREFIX}<name> with the attribute's name (lower-case letters, digits, _)",
+            details={"field": "mapping", "unknown": malformed},
         )
     columns: dict[str, int] = {}
     for key, ref in data.items():
@@ -138,9 +166,16 @@ def locate(mapping: Mapping, table: Table, cells: list[Any]) -> Located:
     out = Located()
     for key, index in mapping.columns.items():
         text = cell_text(cells[index]) if index < len(cells) else ""
+        label = table.label(index)
+        if key.startswith(ATTR_PREFIX):
+            name = key[len(ATTR_PREFIX) :]
+            # Located even when empty: a required attribute left blank is reported at its column.
+            out.where[f"attributes.{name}"] = label
+            if text:
+                out.body.setdefault("attributes", {})[name] = text
+            continue
         if not text:
             continue
-        label = table.label(index)
         if key in PHONE_FIELDS:
             phones = out.body.setdefault("phones", [])
             out.where[f"phones.{len(phones)}"] = label
@@ -149,9 +184,9 @@ def locate(mapping: Mapping, table: Table, cells: list[Any]) -> Located:
             emails = out.body.setdefault("emails", [])
             out.where[f"emails.{len(emails)}"] = label
             emails.append({"kind": EMAIL_FIELDS[key], "address": text})
-        elif key in ASSIGN_FIELDS or key in _LINK_FIELDS:
+        elif key in _REF_TARGETS:
             out.refs[key] = text
-            out.where[ASSIGN_FIELDS.get(key) or _LINK_FIELDS[key]] = label
+            out.where[_REF_TARGETS[key]] = label
         elif key == "roles":
             out.body["roles"] = [r.strip().lower() for r in _SPLIT.split(text) if r.strip()]
             out.where["roles"] = label

@@ -1,11 +1,12 @@
 """Import of companies and persons with their phones and e-mails from CSV and XLSX files.
 
 Each row is validated by the API's own request models (``CompanyIn``/``PersonIn``) and the same
-service rules (phone normalisation, record assignment, company links), then checked for
-duplicates — against the database and the rows before it — by normalised phone, e-mail, tax
-number and company code. The whole import is one transaction: a dry run, or a real run with any
-row error, is rolled back, so nothing is ever half-imported. Progress goes to the importing
-user's browser sockets every ``progress_every`` rows.
+service rules (phone normalisation, record assignment, company links, lead sources, custom
+attribute types), then checked for duplicates — against the database and the rows before it — by
+normalised phone, e-mail, external id, tax number and company code. The whole import is one
+transaction: a dry run, or a real run with any row error, is rolled back, so nothing is ever
+half-imported. Progress goes to the importing user's browser sockets every ``progress_every``
+rows.
 """
 
 from __future__ import annotations
@@ -24,10 +25,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.bus.ports import EventBus
+from crm_core.crm import attributes as attrs
 from crm_core.crm import rules
+from crm_core.crm.ext_models import LeadSource
 from crm_core.crm.import_files import Table
-from crm_core.crm.import_mapping import Located, Mapping, locate
-from crm_core.crm.import_records import create_record, find_matches, update_record
+from crm_core.crm.import_mapping import ATTR_PREFIX, Located, Mapping, locate
+from crm_core.crm.import_records import (
+    Definitions,
+    check_external_id,
+    create_record,
+    find_matches,
+    typed_attributes,
+    update_record,
+)
 from crm_core.crm.import_schemas import ImportOut, ImportRowError
 from crm_core.crm.models import Company, Territory
 from crm_core.crm.schemas import CompanyIn, PersonIn
@@ -59,6 +69,8 @@ async def _read_rows(rows: Iterator[tuple[int, list[Any]]]) -> AsyncIterator[tup
 
 MAX_ERRORS = 1000
 OnDuplicate = Literal["skip", "update", "error"]
+# Clearer than the schema's pattern message, for the fields a person types by hand.
+_HINTS = {"external_id": "must be 1 to 100 characters without spaces or '/'"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,8 @@ class _Run:
     # duplicate key ("phone:+30…") -> the row that created or updated a record with it
     seen: dict[str, int] = field(default_factory=dict)
     refs: dict[tuple[str, str], int] = field(default_factory=dict)
+    # The custom attribute definitions of the imported kind, loaded in the import's session.
+    defs: Definitions = field(default_factory=dict)
 
 
 class ImportService:
@@ -135,6 +149,7 @@ class ImportService:
             db.sync_session.autoflush = not dry
             tx = await db.begin()
             try:
+                run.defs = await self._definitions(db, mapping)
                 async for number, cells in _read_rows(table.rows):
                     if not any(c not in (None, "") for c in cells):
                         continue  # a blank line is no record
@@ -189,6 +204,22 @@ class ImportService:
         )
         return report
 
+    @staticmethod
+    async def _definitions(db: AsyncSession, mapping: Mapping) -> Definitions:
+        """The attribute definitions; an ``attr.<name>`` mapped that names none is a 400 here,
+        before any row is read."""
+        defs = await attrs.definitions(db, _entity(mapping))
+        unknown = [n for n in mapping.attributes if n not in defs]
+        if unknown:
+            names = ", ".join(f"{ATTR_PREFIX}{n}" for n in unknown)
+            known = ", ".join(f"{ATTR_PREFIX}{n}" for n in sorted(defs)) or "none is defined"
+            raise InvalidInput(
+                f"mapping: no custom attribute {names} for {mapping.kind} (defined: {known}; "
+                "administrators define them under /api/attribute-definitions)",
+                details={"field": "mapping", "unknown": [f"{ATTR_PREFIX}{n}" for n in unknown]},
+            )
+        return defs
+
     async def _progress(self, principal: Principal, report: ImportOut, total: int | None) -> None:
         await push_to_users(
             self._bus,
@@ -222,8 +253,9 @@ class ImportService:
         except ValidationError as err:
             first = err.errors(include_url=False, include_input=False)[0]
             loc = ".".join(str(p) for p in first["loc"])
+            message = _HINTS.get(loc, first["msg"])
             raise _RowError(
-                located.column_of(loc), f"{loc + ': ' if loc else ''}{first['msg']}"
+                located.column_of(loc), f"{loc + ': ' if loc else ''}{message}"
             ) from None
         try:
             await self._apply(db, principal, mapping, located, body, number, run, options)
@@ -234,12 +266,15 @@ class ImportService:
     async def _resolve(
         self, db: AsyncSession, principal: Principal, located: Located, run: _Run
     ) -> None:
-        """Territory, team and owner by name or id; a company link by code (in my scope)."""
-        for key, target, model, column in (
-            ("territory", "territory_id", Territory, Territory.name),
-            ("team", "team_id", Team, Team.name),
-            ("owner", "owner_id", User, User.username),
-        ):
+        """Territory, team, owner and lead source by name or id; a company link by code (in my
+        scope)."""
+        refs: tuple[tuple[str, str, Any, Any, str], ...] = (
+            ("territory", "territory_id", Territory, Territory.name, "territory"),
+            ("team", "team_id", Team, Team.name, "team"),
+            ("owner", "owner_id", User, User.username, "owner"),
+            ("lead_source", "lead_source_id", LeadSource, LeadSource.name, "lead source"),
+        )
+        for key, target, model, column, what in refs:
             text = located.refs.get(key)
             if text is None:
                 continue
@@ -250,7 +285,8 @@ class ImportService:
                 )
                 found = await db.scalar(stmt.limit(1))
                 if found is None:
-                    raise _RowError(located.where[target], f"no {key} {text!r}")
+                    by = "username" if key == "owner" else "name"
+                    raise _RowError(located.where[target], f"no {what} {text!r} (by {by} or id)")
                 run.refs[cache_key] = found
             located.body[target] = run.refs[cache_key]
         code = located.refs.get("company_code")
@@ -280,7 +316,11 @@ class ImportService:
         report = run.report
         phones = rules.build_phones(body.phones, self._region)
         emails = rules.build_emails(body.emails)
+        attributes = typed_attributes(run.defs, body.attributes)
+        await check_external_id(db, mapping.kind, body.external_id)
         keys = [f"phone:{p.e164}" for p in phones] + [f"email:{e.address}" for e in emails]
+        if body.external_id is not None:
+            keys.append(f"external_id:{body.external_id}")
         if isinstance(body, CompanyIn):
             keys.append(f"code:{body.code}")
             if body.vat_number and body.vat_number.strip():
@@ -303,7 +343,10 @@ class ImportService:
             why = f"duplicates row {earlier}" if earlier is not None else "already exists"
             what = "company" if mapping.kind == "companies" else "person"
             if options.on_duplicate == "error":
-                raise _RowError(None, f"this {what} {why} (same phone, e-mail, tax number or code)")
+                raise _RowError(
+                    None,
+                    f"this {what} {why} (same phone, e-mail, external id, tax number or code)",
+                )
             if options.on_duplicate == "skip":
                 report.skipped += 1
                 return
@@ -315,16 +358,34 @@ class ImportService:
                 report.updated += 1
                 return
             await update_record(
-                db, self._policies, principal, mapping.kind, body, phones, emails, matches.pop()
+                db,
+                self._policies,
+                principal,
+                mapping.kind,
+                body,
+                phones,
+                emails,
+                attributes,
+                run.defs,
+                matches.pop(),
             )
             report.updated += 1
         else:
-            await create_record(db, self._policies, principal, body, phones, emails)
+            await create_record(
+                db, self._policies, principal, body, phones, emails, attributes, run.defs
+            )
             report.created += 1
         if not options.dry_run:
             try:
                 await db.flush()
             except IntegrityError:
-                raise _Fatal(None, "clashes with another record (company code?)") from None
+                raise _Fatal(
+                    None, "clashes with another record (company code or external id?)"
+                ) from None
         for k in keys:
             run.seen.setdefault(k, number)
+
+
+def _entity(mapping: Mapping) -> str:
+    """The entity type of attribute definitions: ``company`` or ``person``."""
+    return "company" if mapping.kind == "companies" else "person"

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import with_expression
 
 from crm_core.crm import attributes as attrs
 from crm_core.crm import repository as repo
 from crm_core.crm import rules
+from crm_core.crm import search as quick_search
+from crm_core.crm.celebrations import business_day
 from crm_core.crm.ext_models import Contract
 from crm_core.crm.models import Company, CompanyRole, Invoice, Payment, Person
 from crm_core.crm.phones import normalise
 from crm_core.crm.schemas import CompanyIn, PersonIn
-from crm_core.db import autocommit_engine, session_scope, utcnow
+from crm_core.db import hot_read, session_scope, utcnow
 from crm_core.errors import Conflict, InvalidInput, NotFound
 from crm_core.listing import Page
 from crm_core.settings import Settings
@@ -58,11 +62,15 @@ class CrmService:
         region: str,
         *,
         inactive_after_days: int = repo.DEFAULT_INACTIVE_DAYS,
+        timezone: str = "UTC",
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._policies = policies
         self._region = region
         self._inactive_days = inactive_after_days
+        self._timezone = timezone
+        self._clock = clock
 
     @classmethod
     def configured(
@@ -70,13 +78,18 @@ class CrmService:
         sessions: async_sessionmaker[AsyncSession],
         policies: PolicyRegistry,
         settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
     ) -> CrmService:
-        """The service as ``settings`` configure it (phone region, inactivity period)."""
+        """The service as ``settings`` configure it (phone region, inactivity period, business
+        time zone); ``clock`` (an aware "now") is for tests."""
         return cls(
             sessions,
             policies,
             settings.default_region,
             inactive_after_days=settings.crm_inactive_after_days,
+            timezone=settings.default_timezone,
+            clock=clock,
         )
 
     @property
@@ -89,13 +102,22 @@ class CrmService:
         """The period without invoices after which an active record reads as inactive."""
         return self._inactive_days
 
+    def business_day(self) -> date:
+        """Today in the business time zone: the day the lifecycle is read on (invoice dates are
+        business days, so the UTC date would move the period by a day around midnight)."""
+        return business_day(self._clock(), self._timezone)
+
     # -- loading with the derived lifecycle -----------------------------------------------------
 
     def scoped_select(
-        self, principal: Principal, model: type[Company] | type[Person]
+        self,
+        principal: Principal,
+        model: type[Company] | type[Person],
+        today: date | None = None,
     ) -> Select[Any]:
-        """``SELECT model`` narrowed to the caller's scope, with the derived lifecycle loaded."""
-        expr = repo.lifecycle_of(model, utcnow().date(), self._inactive_days)
+        """``SELECT model`` narrowed to the caller's scope, with the derived lifecycle loaded
+        (read on ``today``, by default :meth:`business_day`)."""
+        expr = repo.lifecycle_of(model, today or self.business_day(), self._inactive_days)
         stmt = select(model).options(with_expression(model.lifecycle, expr))
         return self._policies.scope(principal, model, stmt)
 
@@ -117,9 +139,10 @@ class CrmService:
 
     async def list_companies(self, principal: Principal, params: dict[str, str]) -> Page[Company]:
         """Companies in the caller's scope, filtered, sorted and paged (``attr.*`` too)."""
-        stmt = self.scoped_select(principal, Company)
+        today = self.business_day()
+        stmt = self.scoped_select(principal, Company, today)
         async with self._sessions() as db:
-            return await repo.page_records(db, stmt, Company, params, self._inactive_days)
+            return await repo.page_records(db, stmt, Company, params, self._inactive_days, today)
 
     async def get_company(self, principal: Principal, company_id: int) -> Company:
         """One company in the caller's scope."""
@@ -255,9 +278,10 @@ class CrmService:
 
     async def list_persons(self, principal: Principal, params: dict[str, str]) -> Page[Person]:
         """Persons in the caller's scope, filtered, sorted and paged (``attr.*`` too)."""
-        stmt = self.scoped_select(principal, Person)
+        today = self.business_day()
+        stmt = self.scoped_select(principal, Person, today)
         async with self._sessions() as db:
-            return await repo.page_records(db, stmt, Person, params, self._inactive_days)
+            return await repo.page_records(db, stmt, Person, params, self._inactive_days, today)
 
     async def get_person(self, principal: Principal, person_id: int) -> Person:
         """One person in the caller's scope."""
@@ -438,26 +462,21 @@ class CrmService:
             e164 = normalise(number, self._region)
         except ValueError as err:
             raise _bad("number", str(err)) from None
-        reads = autocommit_engine(self._sessions)
-        try:
-            async with reads.connect() as conn:
-                return e164, await repo.lookup_phone(conn, self._policies, principal, e164)
-        except DBAPIError as err:
-            # The hot-read pool does not ping (see db.autocommit_engine): a connection the
-            # server dropped fails once, and the pool has discarded it; read again.
-            if not err.connection_invalidated:
-                raise
-        async with reads.connect() as conn:
-            return e164, await repo.lookup_phone(conn, self._policies, principal, e164)
+
+        async def read(conn: AsyncConnection) -> list[repo.Candidate]:
+            return await repo.lookup_phone(conn, self._policies, principal, e164)
+
+        return e164, await hot_read(self._sessions, read)
 
     async def search(
         self, principal: Principal, text: str, limit: int
-    ) -> tuple[list[Company], list[Person]]:
-        """Visible companies and persons matching ``text`` by name, code, e-mail or phone."""
+    ) -> quick_search.SearchResult:
+        """Visible companies and persons matching ``text`` by name, code, e-mail or phone, and
+        whether more persons matched than were examined (see :mod:`crm_core.crm.search`)."""
         text = text.strip()
         if not text:
             raise _bad("q", "give something to search for")
         async with self._sessions() as db:
-            return await repo.search_records(
+            return await quick_search.search_records(
                 db, self._policies, principal, text[:200], self._region, limit
             )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
-from crm_core.appkeys import SESSIONS
+from crm_core.appkeys import POLICIES, SESSIONS, SETTINGS
 from crm_core.crm.models import Company, Person
+from crm_core.crm.service import CrmService
+from crm_core.users.models import Role
+from crm_core.users.permissions import Principal
 from tests.conftest import AppMaker, add_user
 from tests.crm.helpers import Api, field_of
 
@@ -73,6 +76,51 @@ async def test_active_customer_without_recent_invoice_reads_inactive(
     # stored "inactive" stays inactive whatever the invoices
     await api.patch(f"/api/companies/{fresh['id']}", {"status": "inactive"})
     assert (await api.get(f"/api/companies/{fresh['id']}"))["lifecycle"] == "inactive"
+
+
+async def test_lifecycle_is_read_on_the_business_day(make_client: AppMaker) -> None:
+    """At 20:00 UTC on 10 March it is already 11 March in Tokyo, the business time zone: the
+    30-day period has moved on by a day, and an invoice of 8 February no longer counts."""
+    client = await make_client(crm_inactive_after_days=30, default_timezone="Asia/Tokyo")
+    admin = await add_user(client, "admin", "admin")
+    api = Api(client)
+    await api.as_("admin")
+    acme = await api.post("/api/companies", {"code": "ACME", "name": "Acme", "status": "active"})
+    await api.post(
+        "/api/invoices",
+        {
+            "number": "A-1",
+            "issued_on": "2026-02-08",
+            "amount": "10.00",
+            "currency": "EUR",
+            "company_id": acme["id"],
+        },
+    )
+    async with client.app[SESSIONS]() as db, db.begin():
+        await db.execute(
+            update(Company)
+            .where(Company.id == acme["id"])
+            .values(created_at=datetime(2025, 1, 1, tzinfo=UTC))
+        )
+    instant = datetime(2026, 3, 10, 20, 0, tzinfo=UTC)
+    principal = Principal(user_id=admin.id, username="admin", roles=frozenset({Role.ADMIN}))
+    app = client.app
+    tokyo = CrmService.configured(
+        app[SESSIONS], app[POLICIES], app[SETTINGS], clock=lambda: instant
+    )
+    utc = CrmService(
+        app[SESSIONS], app[POLICIES], "US", inactive_after_days=30, clock=lambda: instant
+    )
+    assert (tokyo.business_day(), utc.business_day()) == (date(2026, 3, 11), date(2026, 3, 10))
+    # Tokyo's period starts on 9 February: the invoice is older, the customer reads inactive
+    assert (await tokyo.get_company(principal, acme["id"])).lifecycle == "inactive"
+    page = await tokyo.list_companies(principal, {"lifecycle": "inactive"})
+    assert [c.code for c in page.items] == ["ACME"]
+    # on the UTC date the period starts on 8 February, the day of the invoice
+    assert (await utc.get_company(principal, acme["id"])).lifecycle == "active"
+    assert (await utc.list_companies(principal, {"lifecycle": "inactive"})).total == 0
+    page = await utc.list_companies(principal, {"lifecycle": "active"})
+    assert [(c.code, c.lifecycle) for c in page.items] == [("ACME", "active")]
 
 
 async def test_activity_statuses_are_managed_and_checked(client: TestClient[Any, Any]) -> None:
