@@ -6,6 +6,9 @@ in and log out to
 ``QueueAdd``/``QueueRemove`` on the queues of the agent's phone (``agent_phones.queues``). The
 agent's state itself is not set here: it comes back from the PBX as queue-member events, through
 the tracker, as ``AgentStateChanged`` — the PBX stays the single source of truth.
+
+In a process that does not hold a PBX's connection, ``runtime.gateway`` sends these actions
+through the process that does (:mod:`telephony.forwarding`); nothing here changes for it.
 """
 
 from __future__ import annotations

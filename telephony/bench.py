@@ -44,6 +44,8 @@ class BenchResult:
     events_per_s: float
     baseline_events_per_s: float
     ratio: float
+    ratio_min: float
+    ratio_max: float
     peak_rss_mb: float
     concurrent_calls: int
     rounds: int
@@ -168,8 +170,14 @@ async def _ours(port: int) -> tuple[int, float, int]:
     return count, elapsed, peak
 
 
-def run_bench(traces_dir: Path, *, copies: int = 50, rounds: int = 3) -> BenchResult:
-    """Run baseline and ours ``rounds`` times each; report medians."""
+def run_bench(traces_dir: Path, *, copies: int = 50, rounds: int = 5) -> BenchResult:
+    """Run baseline and ours back to back ``rounds`` times; report medians.
+
+    ``ratio`` is the median of the rounds' own ratios (ours / baseline of the same round, run
+    one right after the other), not the ratio of the two medians: on a shared machine whose
+    speed drifts by tens of percent from one minute to the next, pairing the two sides of a
+    round cancels the drift. ``ratio_min``/``ratio_max`` show the spread of the rounds.
+    """
     stream, expected = build_stream(traces_dir, copies)
     ctx = multiprocessing.get_context("spawn")
     port_q = ctx.Queue()
@@ -199,12 +207,15 @@ def run_bench(traces_dir: Path, *, copies: int = 50, rounds: int = 3) -> BenchRe
         server.join(10)
     events_per_s = statistics.median(ours)
     baseline = statistics.median(base)
+    ratios = [o / b for o, b in zip(ours, base, strict=True)]
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return BenchResult(
         events=count,
         events_per_s=round(events_per_s),
         baseline_events_per_s=round(baseline),
-        ratio=round(events_per_s / baseline, 3),
+        ratio=round(statistics.median(ratios), 3),
+        ratio_min=round(min(ratios), 3),
+        ratio_max=round(max(ratios), 3),
         peak_rss_mb=round(rss_mb, 1),
         concurrent_calls=peak,
         rounds=rounds,

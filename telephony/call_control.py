@@ -7,23 +7,39 @@ Transfers send the customer's channel (the one bridged with the agent, found wit
 ``CoreShowChannels``) elsewhere: blind with ``Redirect``, attended with ``Atxfer`` on the agent's
 channel. Where to: ``<queue>@transfer_queue_context``, ``<seat>@transfer_agent_context`` or
 ``<number>@number_context`` (see :class:`~telephony.models.DialplanLocations`).
+
+A call on a PBX that another process leads is acted on by that process: the operation goes to
+it whole, with the caller's user id (:mod:`telephony.forwarding`), because only the leader knows
+the call's channels; it reloads the caller and decides again who may act on what.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TypeVar
 
 from crm_core.errors import Conflict, InvalidInput, NotFound
 from crm_core.users.permissions import Principal
-from telephony.errors import AmiActionFailed, PbxUnavailable
+from telephony.errors import AmiActionFailed, ChannelNotFound, PbxUnavailable
+from telephony.forwarding import LeaderLink
+from telephony.forwarding_wire import (
+    ChannelReply,
+    HangupRequest,
+    RecordingRequest,
+    SpyReply,
+    SpyRequest,
+    TransferReply,
+    TransferRequest,
+    checked,
+)
 from telephony.models import CallInfo, CallState, Leg, LegRole
-from telephony.ports import SpyMode
+from telephony.ports import RecordingAction, SpyMode, TargetType, TransferMode
 from telephony.runtime import PbxRuntime
 
-__all__ = ["CallControl", "TransferDone"]
+__all__ = ["CallControl", "RecordingAction", "TargetType", "TransferDone", "TransferMode"]
 
 log = logging.getLogger(__name__)
 _SAFE_FILE = re.compile(r"[^A-Za-z0-9._-]")
@@ -31,10 +47,7 @@ _NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 _QUEUE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _EXTENSION = re.compile(r"^[A-Za-z0-9]+/([0-9]+)(@[A-Za-z0-9_.-]+)?$")
 _TALKING = (CallState.UP, CallState.BRIDGED, CallState.HELD)
-
-TargetType = Literal["queue", "agent", "number"]
-TransferMode = Literal["blind", "attended"]
-RecordingAction = Literal["start", "stop", "pause", "resume"]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -47,31 +60,67 @@ class TransferDone:
 
 
 class CallControl:
-    """Finds the caller's call on the connected PBXes and acts on its legs."""
+    """Finds the caller's call on the PBXes and acts on its legs (here, or through the leader)."""
 
-    def __init__(self, runtimes: dict[str, PbxRuntime], *, control_any: bool) -> None:
+    def __init__(
+        self, runtimes: dict[str, PbxRuntime], *, control_any: bool, forward: bool = True
+    ) -> None:
+        # forward=False: the leader carrying out a forwarded operation (never passed on again).
         self._runtimes = runtimes
         self._control_any = control_any
+        self._forward = forward
 
     def find(self, principal: Principal, call_id: str) -> tuple[PbxRuntime, CallInfo]:
-        """The call in progress, if the caller may act on it."""
+        """The call in progress on a PBX this process leads, if the caller may act on it."""
         for runtime in self._runtimes.values():
+            if not runtime.is_leader:
+                continue
             for call in runtime.snapshot().calls:
                 if call.call_id != call_id:
                     continue
                 mine = call.agent_id == str(principal.user_id) or any(
                     leg.agent_id == str(principal.user_id) for leg in call.legs
                 )
-                if not (mine or self._control_any):
-                    continue
-                if not runtime.is_leader:
-                    leader = runtime.leadership.leader if runtime.leadership else None
-                    raise PbxUnavailable(
-                        f"PBX {runtime.name!r} is connected through another Callboard process "
-                        f"({leader or 'none right now'}); retry on that process"
-                    )
-                return runtime, call
+                if mine or self._control_any:
+                    return runtime, call
         raise NotFound(f"no call {call_id} in progress that you may act on")
+
+    def _here(self, principal: Principal, call_id: str) -> tuple[PbxRuntime, CallInfo] | None:
+        """The call if a PBX led here has it (NotFound if the caller may not act on it)."""
+        if not any(
+            c.call_id == call_id
+            for r in self._runtimes.values()
+            if r.is_leader
+            for c in r.snapshot().calls
+        ):
+            return None
+        return self.find(principal, call_id)
+
+    async def _elsewhere(self, call_id: str, ask: Callable[[LeaderLink], Awaitable[_T]]) -> _T:
+        """Have the leader of the call's PBX act: the PBX whose mirror shows the call, else
+        (the mirror lags behind) each PBX led by another process in turn."""
+        others = [r for r in self._runtimes.values() if not r.is_leader] if self._forward else []
+        shown = [r for r in others if any(c.call_id == call_id for c in r.snapshot().calls)]
+        candidates = shown or others
+        if not candidates:
+            raise NotFound(f"no call {call_id} in progress that you may act on")
+        for runtime in candidates[:-1]:
+            try:
+                return await ask(self._link(runtime))
+            except NotFound as err:
+                if isinstance(err, ChannelNotFound):  # the call is there: its channel went
+                    raise
+        return await ask(self._link(candidates[-1]))
+
+    @staticmethod
+    def _link(runtime: PbxRuntime) -> LeaderLink:
+        if runtime.leader_link is None:  # leader election without a way to the leader
+            leader = runtime.leadership.leader if runtime.leadership else None
+            raise PbxUnavailable(
+                f"PBX {runtime.name!r} is connected through another Callboard process "
+                f"({leader or 'none right now'}); retry on that process"
+            )
+        return runtime.leader_link
 
     @staticmethod
     def _channel(call: CallInfo, role: LegRole) -> str | None:
@@ -83,7 +132,14 @@ class CallControl:
 
     async def hangup(self, principal: Principal, call_id: str) -> str:
         """End the call by hanging up the agent's leg (the customer's when there is none)."""
-        runtime, call = self.find(principal, call_id)
+        here = self._here(principal, call_id)
+        if here is None:
+            request = checked(lambda: HangupRequest(user_id=principal.user_id, call_id=call_id))
+            out = await self._elsewhere(
+                call_id, lambda link: link.call_action(request, ChannelReply)
+            )
+            return out.channel
+        runtime, call = here
         channel = self._channel(call, LegRole.AGENT) or self._channel(call, LegRole.CUSTOMER)
         if channel is None:
             raise Conflict("the call has no live channel left to hang up")
@@ -97,7 +153,16 @@ class CallControl:
         Pause/resume mute both directions of the running MixMonitor (``MixMonitorMute``), e.g.
         while the customer reads out a card number.
         """
-        runtime, call = self.find(principal, call_id)
+        here = self._here(principal, call_id)
+        if here is None:
+            request = checked(
+                lambda: RecordingRequest(user_id=principal.user_id, call_id=call_id, action=action)
+            )
+            out = await self._elsewhere(
+                call_id, lambda link: link.call_action(request, ChannelReply)
+            )
+            return out.channel
+        runtime, call = here
         channel = self._channel(call, LegRole.AGENT) or self._channel(call, LegRole.CUSTOMER)
         if channel is None:
             raise Conflict("the call has no live channel to record")
@@ -129,7 +194,22 @@ class CallControl:
         mode: TransferMode,
     ) -> TransferDone:
         """Transfer the call's customer to a queue, an agent's seat or a number."""
-        runtime, call = self.find(principal, call_id)
+        here = self._here(principal, call_id)
+        if here is None:
+            request = checked(
+                lambda: TransferRequest(
+                    user_id=principal.user_id,
+                    call_id=call_id,
+                    target_type=target_type,
+                    target=target,
+                    mode=mode,
+                )
+            )
+            done = await self._elsewhere(
+                call_id, lambda link: link.call_action(request, TransferReply)
+            )
+            return TransferDone(channel=done.channel, context=done.context, exten=done.exten)
+        runtime, call = here
         if call.state not in _TALKING or call.answered_at is None:
             raise Conflict(
                 f"the call is {call.state.value}: only an answered call can be transferred",
@@ -216,7 +296,16 @@ class CallControl:
 
     async def spy(self, principal: Principal, call_id: str, mode: SpyMode) -> tuple[str, str]:
         """Ring the supervisor's phone and let them listen, whisper or barge in; (phone, spied)."""
-        runtime, call = self.find(principal, call_id)
+        here = self._here(principal, call_id)
+        if here is None:
+            request = checked(
+                lambda: SpyRequest(user_id=principal.user_id, call_id=call_id, mode=mode)
+            )
+            spying = await self._elsewhere(
+                call_id, lambda link: link.call_action(request, SpyReply)
+            )
+            return spying.phone, spying.spied
+        runtime, call = here
         spied = self._channel(call, LegRole.AGENT)
         if spied is None:
             raise Conflict(

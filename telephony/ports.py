@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -15,14 +15,19 @@ __all__ = [
     "AmiGateway",
     "BridgeInfo",
     "ChannelInfo",
+    "ForwardedHandler",
     "GatewayHealth",
     "GatewayStatus",
+    "LeaderChannel",
     "Lease",
     "OriginateSpec",
     "QueueSummaryInfo",
     "ReceivedBatch",
     "ReceivedEvent",
+    "RecordingAction",
     "SpyMode",
+    "TargetType",
+    "TransferMode",
 ]
 
 
@@ -87,6 +92,10 @@ class ActionResult:
 
 
 SpyMode = Literal["listen", "whisper", "barge"]
+# What call control offers (telephony.call_control), named here for the leader's wire format too.
+RecordingAction = Literal["start", "stop", "pause", "resume"]
+TargetType = Literal["queue", "agent", "number"]
+TransferMode = Literal["blind", "attended"]
 
 
 def _int(value: str | None) -> int:
@@ -263,4 +272,24 @@ class Lease(Protocol):
 
     async def holder(self) -> str | None:
         """Who holds the lease now (None: nobody)."""
+        ...
+
+
+# The leader's handler of one forwarded request: (request id, body, seconds left) -> reply body.
+ForwardedHandler = Callable[[str, str, float], Awaitable[str]]
+
+
+class LeaderChannel(Protocol):
+    """Requests from processes that do not hold a PBX's connection to the one that does.
+
+    A request lives until its deadline: taken by the leader before it, it is carried out once;
+    not taken by then, it is dropped unseen (no late Originate after a failover).
+    """
+
+    async def request(self, pbx: str, body: str, *, ttl_s: float) -> str:
+        """Queue ``body`` for the PBX's leader and return its reply; ``AmiTimeout`` if none."""
+        ...
+
+    async def serve(self, pbx: str, handle: ForwardedHandler) -> None:
+        """Carry out the PBX's queued requests with ``handle`` until cancelled (the leader)."""
         ...

@@ -12,6 +12,10 @@ event still finds the record, as before). Events of the same call or agent that 
 (the agent's wrap-up) join the same queue, so they are still published after it; the others —
 another agent's call ringing — are published at once and do not wait for the database. When the
 event loop task (or the retry task) stops, the queue is drained first.
+
+In a process that does not lead the PBX (a follower), :meth:`PbxRuntime.run_mirror` keeps the
+bus mirror that the API answers from, and seeds it with the leader's snapshot when it starts,
+when the leader changes and after the bus lost events (see :meth:`PbxRuntime.run_mirror`).
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from crm_core.bus.events import Event, utcnow
 from crm_core.bus.fanout import SubscriptionGap
 from crm_core.bus.ports import EventBus
-from telephony.errors import TelephonyError
+from crm_core.errors import CallboardError
+from telephony.errors import AmiTimeout, TelephonyError
 from telephony.events import AgentStateChanged, CallEnded, TelephonyEvent
+from telephony.forwarding import LeaderLink
 from telephony.leader import Leadership
 from telephony.mirror import CallMirror
 from telephony.models import (
@@ -54,12 +60,38 @@ from telephony.protocol import AmiMessage
 from telephony.store import CallStore
 from telephony.tracker import CallTracker
 
-__all__ = ["LiveAgentDirectory", "PbxRuntime", "RuntimeGateway", "queue_summary"]
+__all__ = ["LiveAgentDirectory", "MirrorSeed", "PbxRuntime", "RuntimeGateway", "queue_summary"]
 
 log = logging.getLogger(__name__)
 RETRY_INTERVAL = 5.0
 # On stop, how long the queued call records may take to store (the supervisor waits 10 s).
 DRAIN_TIMEOUT_S = 8.0
+# A follower's mirror and the leader's snapshot: an ask that the leader refused (e.g. it has not
+# read the PBX yet) is made again after SEED_RETRY_S, doubling up to SEED_RETRY_MAX_S; one that
+# no process answered (the leader is gone: its lease expires, another takes over) when the
+# leader changes, or after SEED_RETRY_MAX_S; at once after the bus lost events. The leader the
+# election loop last saw is looked at every LEADER_POLL_S (no I/O: an attribute).
+SEED_RETRY_S = 1.0
+SEED_RETRY_MAX_S = 30.0
+LEADER_POLL_S = 0.5
+# The events kept while a snapshot is on its way (a few seconds at most, see
+# forwarding.SNAPSHOT_RUN_S); past this many that snapshot is given up and asked again later.
+SEED_BUFFER_MAX = 50_000
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MirrorSeed:
+    """Where a follower's mirror stands with the leader's snapshot (``/readyz``, tests).
+
+    ``waiting``: not asked yet (no leader known, or this process leads); ``asking``: a request
+    is on its way to ``leader``; ``seeded``: loaded from it; ``failed``: it could not answer
+    (``detail`` says why), the mirror is kept as it was and the request is made again later.
+    """
+
+    state: Literal["waiting", "asking", "seeded", "failed"]
+    leader: str | None = None
+    detail: str = ""
+    at: datetime | None = None
 
 
 class RuntimeGateway(AmiGateway, Protocol):
@@ -184,7 +216,17 @@ class PbxRuntime:
         self.directory = directory  # the one the tracker was built with, when it can change
         self.mirror = CallMirror(name)
         self._mirrored = asyncio.Event()
+        # A follower's seeding of the mirror (see run_mirror): its state, the events received
+        # while a snapshot is on its way (None: none is), and the bus subscription's state.
+        self.mirror_seed = MirrorSeed(state="waiting")
+        self._seed_changed = asyncio.Event()
+        self._seed_buffer: list[Event] | None = None
+        self._seed_error: str | None = None  # the last failure's, until a success
+        self._subscribed = False
+        self._resubscribed = asyncio.Event()
         self.leadership: Leadership | None = None  # set by the wiring when processes elect
+        # The way to the leader when it is another process (None: embedded, or no Redis).
+        self.leader_link: LeaderLink | None = None
         self.locations = locations or DialplanLocations()
         self.wrap_up_s = wrap_up_s
         self.name = name
@@ -234,17 +276,161 @@ class PbxRuntime:
             await self._mirrored.wait()
         return snapshot
 
+    async def wait_mirror_seed(self, check: Callable[[MirrorSeed], bool]) -> MirrorSeed:
+        """Wait until the mirror's seeding is as ``check`` wants; return that state."""
+        while not check(seed := self.mirror_seed):
+            self._seed_changed.clear()
+            await self._seed_changed.wait()
+        return seed
+
     async def run_mirror(self) -> None:
-        """Follow the bus into the mirror that followers answer from (supervised task)."""
+        """Follow the bus into the mirror that followers answer from (supervised task).
+
+        With other processes (``leader_link`` and ``leadership`` set by the wiring), the mirror
+        is also seeded with the leader's snapshot: when this process starts, whenever the leader
+        changes and after the bus lost events (:class:`SubscriptionGap`); without that, a
+        follower would show an idle agent as logged out, and miss a quiet call, until their next
+        event. The bus is subscribed to first: the events that arrive while the snapshot is on
+        its way are applied as usual (what is shown never waits for the leader) and kept, and
+        the snapshot, once here, replaces the mirror's view followed by those of them it does
+        not include (:meth:`CallMirror.load`). A leader that cannot answer (none elected, gone,
+        not yet connected to the PBX) leaves the mirror as it is; the request is made again
+        when the leader changes, or after a back-off (see ``SEED_RETRY_S``). Nothing here
+        holds up a request to the API: it reads the mirror as it is.
+        """
+        link, leadership = self.leader_link, self.leadership
+        if link is None or leadership is None:
+            await self._follow_bus()
+            return
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._follow_bus(), name=f"pbx:{self.name}:mirror-bus")
+            tasks.create_task(
+                self._seed_mirror(link, leadership), name=f"pbx:{self.name}:mirror-seed"
+            )
+
+    async def _follow_bus(self) -> None:
+        """Apply every event of the bus to the mirror; keep them while a snapshot is asked."""
         while True:
             try:
                 async with self._bus.subscribe(TelephonyEvent, maxsize=10_000) as sub:
+                    self._subscribed = True
+                    self._resubscribed.set()
                     while True:
-                        self.mirror.apply(await sub.get())
+                        event = await sub.get()
+                        self.mirror.apply(event)
+                        kept = self._seed_buffer
+                        if kept is not None:
+                            if len(kept) < SEED_BUFFER_MAX:
+                                kept.append(event)
+                            else:
+                                # Given up: the snapshot being asked is not loaded (see
+                                # _seed_from), and asked again after the back-off.
+                                log.warning(
+                                    "PBX %s: %d events while the leader's snapshot was on its "
+                                    "way; asking again later",
+                                    self.name,
+                                    len(kept),
+                                )
+                                self._seed_buffer = None
                         self._mirrored.set()
             except SubscriptionGap:
-                # Events were lost: what we show may be stale until the calls' next events.
-                log.warning("PBX %s: bus mirror missed events", self.name)
+                # Events were lost: a snapshot on its way cannot be completed with those kept;
+                # a new one is asked once subscribed again.
+                self._seed_buffer = None
+                log.warning(
+                    "PBX %s: bus mirror missed events; asking the leader for its state", self.name
+                )
+            finally:
+                self._subscribed = False
+
+    async def _seed_mirror(self, link: LeaderLink, leadership: Leadership) -> None:
+        """Ask the leader for its snapshot whenever the mirror needs one (see run_mirror)."""
+        loop = asyncio.get_running_loop()
+        seen: str | None = None  # the leader last seen
+        needed = True  # the mirror needs a snapshot
+        retry_at = 0.0  # loop time of the next ask, after a failed one
+        delay = SEED_RETRY_S
+        while True:
+            leader = leadership.leader
+            if leader != seen:
+                seen, needed, retry_at, delay = leader, True, 0.0, SEED_RETRY_S
+            if self._resubscribed.is_set():
+                self._resubscribed.clear()
+                needed, retry_at = True, 0.0
+            now = loop.time()
+            can_ask = self._subscribed and leader is not None and not self.is_leader
+            if needed and can_ask and now >= retry_at:
+                outcome = await self._seed_from(link, leader)
+                if outcome == "seeded":
+                    needed, delay = False, SEED_RETRY_S
+                elif outcome == "no_answer":
+                    retry_at = loop.time() + SEED_RETRY_MAX_S
+                else:
+                    retry_at = loop.time() + delay
+                    delay = min(delay * 2, SEED_RETRY_MAX_S)
+                continue
+            seed = self.mirror_seed
+            if needed and not can_ask and (seed.state, seed.leader) != ("waiting", leader):
+                self._set_seed(MirrorSeed(state="waiting", leader=leader, at=self._clock()))
+            wait_s = LEADER_POLL_S
+            if needed and retry_at > now:
+                wait_s = min(wait_s, retry_at - now)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await self._resubscribed.wait()
+
+    async def _seed_from(
+        self, link: LeaderLink, leader: str | None
+    ) -> Literal["seeded", "no_answer", "failed"]:
+        """Ask the leader for its snapshot and load it with the events received meanwhile."""
+        kept: list[Event] = []
+        self._seed_buffer = kept
+        self._set_seed(MirrorSeed(state="asking", leader=leader, at=self._clock()))
+        try:
+            snapshot = await link.snapshot()
+        except AmiTimeout as err:
+            self._seed_failed(leader, f"{err.code}: {err.message}")
+            return "no_answer"
+        except CallboardError as err:
+            self._seed_failed(leader, f"{err.code}: {err.message}")
+            return "failed"
+        finally:
+            complete = self._seed_buffer is kept
+            self._seed_buffer = None
+        if not complete:
+            self._seed_failed(leader, "events were lost while the snapshot was on its way")
+            return "failed"
+        applied = self.mirror.load(snapshot, kept)
+        self._seed_error = None
+        self._mirrored.set()
+        detail = f"calls in progress: {len(snapshot.calls)}, agents: {len(snapshot.agents)}"
+        self._set_seed(MirrorSeed(state="seeded", leader=leader, detail=detail, at=self._clock()))
+        log.info(
+            "PBX %s: mirror seeded from the leader %s: %s (then %d of %d events received "
+            "meanwhile)",
+            self.name,
+            leader,
+            detail,
+            applied,
+            len(kept),
+        )
+        return "seeded"
+
+    def _seed_failed(self, leader: str | None, detail: str) -> None:
+        # Said once per reason (the ask is repeated with back-off): the rest at debug level.
+        again, self._seed_error = self._seed_error == detail, detail
+        self._set_seed(MirrorSeed(state="failed", leader=leader, detail=detail, at=self._clock()))
+        log.log(
+            logging.DEBUG if again else logging.WARNING,
+            "PBX %s: the leader's snapshot could not be had (%s); the live view stays as it is "
+            "until it can",
+            self.name,
+            detail,
+        )
+
+    def _set_seed(self, seed: MirrorSeed) -> None:
+        self.mirror_seed = seed
+        self._seed_changed.set()
 
     async def _emit(self, events: list[Event]) -> None:
         for event in events:
@@ -400,8 +586,16 @@ class PbxRuntime:
         if waiter is not None and not waiter.done():
             waiter.set_result(msg)
 
-    async def originate_and_wait(self, spec: OriginateSpec, wait_s: float) -> AmiMessage:
-        """Originate and wait for its OriginateResponse (Success once the first party answered)."""
+    async def originate_and_wait(
+        self, spec: OriginateSpec, wait_s: float, *, forward: bool = True
+    ) -> AmiMessage:
+        """Originate and wait for its OriginateResponse (Success once the first party answered).
+
+        In a follower the leader does both (the response arrives on its event stream);
+        ``forward=False`` is the leader carrying out such a request: never passed on again.
+        """
+        if forward and not self.is_leader and self.leader_link is not None:
+            return await self.leader_link.originate_and_wait(spec, wait_s)
         action_id = spec.action_id or f"cb-{secrets.token_hex(8)}"
         waiter: asyncio.Future[AmiMessage] = asyncio.get_running_loop().create_future()
         self._originates[action_id] = waiter

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.crm.models import Phone
@@ -20,6 +22,11 @@ from telephony.records import AgentPhone, CallRecordRow
 __all__ = ["CallStore", "agent_user_id"]
 
 log = logging.getLogger(__name__)
+
+
+def _insert(db: AsyncSession) -> Any:
+    """The ``INSERT`` construct of the session's database (both have ``ON CONFLICT``)."""
+    return pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def agent_user_id(agent_id: str | None) -> int | None:
@@ -89,54 +96,51 @@ class CallStore:
     async def save(self, event: CallEnded) -> bool:
         """Store the finished call; False when it was stored before (a replay or a resync)."""
         e164 = self.customer_number(event)
-        try:
-            async with session_scope(self._sessions) as db:
-                exists = await db.scalar(
-                    select(CallRecordRow.id).where(
-                        CallRecordRow.pbx == event.pbx, CallRecordRow.call_id == event.call_id
-                    )
+        # Any other failure (database down, a constraint) reaches the runtime, which keeps the
+        # call and retries: nothing is reported stored that is not.
+        async with session_scope(self._sessions) as db:
+            person_id, company_id = await self._match(db, e164)
+            # Stored once per (PBX, Linkedid): an insert that meets the same call does
+            # nothing and returns no id (a replay, a resync, or another process first).
+            stored = await db.scalar(
+                _insert(db)(CallRecordRow)
+                .values(
+                    pbx=event.pbx,
+                    call_id=event.call_id,
+                    crm_call_id=event.crm_call_id,
+                    direction=event.direction.value,
+                    outcome=event.outcome.value,
+                    started_at=event.started_at,
+                    answered_at=event.answered_at,
+                    ended_at=event.ended_at,
+                    agent_user_id=agent_user_id(event.agent_id),
+                    caller_id=event.caller_id,
+                    called_number=event.called_number,
+                    customer_e164=e164,
+                    person_id=person_id,
+                    company_id=company_id,
+                    queue=event.queue,
+                    ring_s=event.ring_s,
+                    wait_s=event.wait_s,
+                    talk_s=event.talk_s,
+                    hold_s=event.hold_s,
+                    total_s=event.total_s,
+                    hangup_cause=event.hangup_cause,
+                    hangup_cause_text=event.hangup_cause_text[:100],
+                    hangup_by=event.hangup_by.value,
+                    dial_status=event.dial_status,
+                    recording_file=event.recording_file,
+                    transferred=event.transferred,
+                    vanished=event.vanished,
                 )
-                if exists is not None:
-                    return False
-                person_id, company_id = await self._match(db, e164)
-                if person_id is not None or company_id is not None:
-                    # The call appears in the contact's timeline, in the same transaction.
-                    db.add(_call_activity(event, person_id, company_id))
-                db.add(
-                    CallRecordRow(
-                        pbx=event.pbx,
-                        call_id=event.call_id,
-                        crm_call_id=event.crm_call_id,
-                        direction=event.direction.value,
-                        outcome=event.outcome.value,
-                        started_at=event.started_at,
-                        answered_at=event.answered_at,
-                        ended_at=event.ended_at,
-                        agent_user_id=agent_user_id(event.agent_id),
-                        caller_id=event.caller_id,
-                        called_number=event.called_number,
-                        customer_e164=e164,
-                        person_id=person_id,
-                        company_id=company_id,
-                        queue=event.queue,
-                        ring_s=event.ring_s,
-                        wait_s=event.wait_s,
-                        talk_s=event.talk_s,
-                        hold_s=event.hold_s,
-                        total_s=event.total_s,
-                        hangup_cause=event.hangup_cause,
-                        hangup_cause_text=event.hangup_cause_text[:100],
-                        hangup_by=event.hangup_by.value,
-                        dial_status=event.dial_status,
-                        recording_file=event.recording_file,
-                        transferred=event.transferred,
-                        vanished=event.vanished,
-                    )
-                )
-        except IntegrityError:
-            # Another process stored the same call between our check and our insert.
-            log.info("call %s on %s was already recorded", event.call_id, event.pbx)
-            return False
+                .on_conflict_do_nothing(index_elements=["pbx", "call_id"])
+                .returning(CallRecordRow.id)
+            )
+            if stored is None:
+                return False
+            if person_id is not None or company_id is not None:
+                # The call appears in the contact's timeline, in the same transaction.
+                db.add(_call_activity(event, person_id, company_id))
         log.info(
             "recorded call %s on %s (%s, %s)",
             event.call_id,

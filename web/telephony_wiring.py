@@ -15,6 +15,9 @@ from crm_core.supervisor import TaskSupervisor
 from telephony import api as telephony_api
 from telephony.adapters.ami import AmiConfig, PanoramiskGateway
 from telephony.adapters.redis_lease import RedisLease, redis_client
+from telephony.adapters.redis_rpc import RedisLeaderChannel
+from telephony.forwarding import ForwardingGateway, LeaderLink
+from telephony.forwarding_server import ForwardingServer
 from telephony.leader import Leadership, LocalLease, holder_id
 from telephony.models import DialplanLocations
 from telephony.ports import GatewayStatus, Lease
@@ -45,17 +48,33 @@ def real_gateway(pbx: PbxConnection) -> RuntimeGateway:
     )
 
 
+_SEED_STATES = {
+    "waiting": "from the bus, waiting for a leader to load the calls and agents from",
+    "asking": "from the bus, loading the leader's calls and agents",
+    "seeded": "loaded from the leader, then from the bus",
+    "failed": "from the bus only: the leader's calls and agents could not be loaded",
+}
+
+
 def _health_check(runtime: PbxRuntime) -> HealthCheck:
     async def check() -> dict[str, Any]:
         leadership = runtime.leadership
         leader = leadership.leader if leadership is not None else None
         if not runtime.is_leader:
-            # Another process owns the AMI connection; this one serves from the bus.
+            # Another process owns the AMI connection; this one serves from the bus, its mirror
+            # seeded with the leader's snapshot (a failure keeps it as it was: still "ok").
+            seed = runtime.mirror_seed
+            view = _SEED_STATES[seed.state] + (f" ({seed.detail})" if seed.detail else "")
             return {
                 "status": "ok",
-                "detail": f"follower: the PBX connection is held by {leader or 'nobody yet'}",
+                "detail": (
+                    f"follower: the PBX connection is held by {leader or 'nobody yet'}, "
+                    f"which carries out the actions asked of this process; live view {view}"
+                ),
                 "leader": leader,
                 "is_leader": False,
+                "mirror": seed.state,
+                "mirror_since": seed.at.isoformat() if seed.at else None,
             }
         h = runtime.health()
         detail = f"{h.status.value}: {h.detail}"
@@ -83,7 +102,8 @@ async def telephony_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start a runtime per configured PBX; stop them on shutdown (a cleanup context).
 
     With Redis, the processes elect one leader per PBX (a lease in Redis): only the leader
-    connects to the PBX; the others serve the API from the bus (see ``telephony/leader.py``).
+    connects to the PBX; the others serve the API from the bus (see ``telephony/leader.py``)
+    and forward PBX actions to the leader (see ``telephony/forwarding.py``).
     """
     settings = app[SETTINGS]
     supervisor = app[SUPERVISOR]
@@ -92,11 +112,19 @@ async def telephony_ctx(app: web.Application) -> AsyncIterator[None]:
     runtimes = app[telephony_api.RUNTIMES]
     tasks: list[str] = []
     redis = redis_client(settings.redis_url.get_secret_value()) if settings.redis_url else None
+    channel = RedisLeaderChannel(redis, settings.redis_prefix) if redis is not None else None
     me = holder_id()
     leaderships: list[Leadership] = []
     try:
         for pbx in settings.pbx:
-            gateway = app[GATEWAY_FACTORY](pbx)
+            connection = app[GATEWAY_FACTORY](pbx)
+            link = (
+                LeaderLink(channel, pbx.name, action_timeout_s=pbx.action_timeout)
+                if channel is not None
+                else None
+            )
+            # With other processes: actions go to the leader whenever it is not this one.
+            gateway = ForwardingGateway(connection, link) if link is not None else connection
             agents = LiveAgentDirectory(await store.agent_interfaces(pbx.name))
             runtime = PbxRuntime(
                 pbx.name,
@@ -113,6 +141,7 @@ async def telephony_ctx(app: web.Application) -> AsyncIterator[None]:
                 ),
                 wrap_up_s=settings.wrap_up_seconds,
             )
+            runtime.leader_link = link
             runtimes[pbx.name] = runtime
             lease: Lease = (
                 RedisLease(
@@ -124,7 +153,12 @@ async def telephony_ctx(app: web.Application) -> AsyncIterator[None]:
                 if redis is not None
                 else LocalLease(me)
             )
-            elected, deposed = _lead(runtime, supervisor)
+            server = (
+                ForwardingServer(runtime, connection, app[SESSIONS], channel)
+                if channel is not None
+                else None
+            )
+            elected, deposed = _lead(runtime, supervisor, server)
             leadership = Leadership(
                 pbx.name,
                 lease,
@@ -133,6 +167,8 @@ async def telephony_ctx(app: web.Application) -> AsyncIterator[None]:
                 on_deposed=deposed,
             )
             runtime.leadership = leadership
+            if isinstance(gateway, ForwardingGateway):
+                gateway.leadership = leadership
             leaderships.append(leadership)
             for kind, fn in (("mirror", runtime.run_mirror), ("leader", leadership.run)):
                 name = f"pbx:{pbx.name}:{kind}"
@@ -154,11 +190,20 @@ async def telephony_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def _lead(
-    runtime: PbxRuntime, supervisor: TaskSupervisor
+    runtime: PbxRuntime, supervisor: TaskSupervisor, server: ForwardingServer | None
 ) -> tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]:
     """What to do when this process becomes (or stops being) the PBX's leader."""
-    names = [f"pbx:{runtime.name}:{kind}" for kind in ("events", "resync", "retry", "wrapup")]
-    runs = (runtime.run_events, runtime.run_resyncs, runtime.run_retries, runtime.run_wrap_up)
+    kinds = ["events", "resync", "retry", "wrapup"]
+    runs: list[Callable[[], Awaitable[None]]] = [
+        runtime.run_events,
+        runtime.run_resyncs,
+        runtime.run_retries,
+        runtime.run_wrap_up,
+    ]
+    if server is not None:
+        kinds.append("forwarded")
+        runs.append(server.run)
+    names = [f"pbx:{runtime.name}:{kind}" for kind in kinds]
 
     async def elected() -> None:
         await runtime.gateway.start()
