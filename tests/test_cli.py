@@ -229,6 +229,8 @@ def test_bench_ami_prints_its_figures() -> None:
         "events_per_s",
         "baseline_events_per_s",
         "ratio",
+        "ratio_min",
+        "ratio_max",
         "peak_rss_mb",
         "concurrent_calls",
         "rounds",
@@ -237,6 +239,7 @@ def test_bench_ami_prints_its_figures() -> None:
     assert figures["concurrent_calls"] == 40
     assert figures["events_per_s"] > 0
     assert figures["baseline_events_per_s"] > 0
+    assert figures["ratio_min"] <= figures["ratio"] <= figures["ratio_max"]
 
 
 def test_demo_has_crm_contacts_that_call_in(tmp_path: Path) -> None:

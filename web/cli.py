@@ -162,8 +162,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--rounds",
         type=int,
-        default=3,
-        help="measured rounds after one warm-up (default: 3; medians printed)",
+        default=5,
+        help="measured rounds after one warm-up (default: 5; medians printed, the ratio as the "
+        "median of each round's own ratio)",
     )
     bench.add_argument(
         "--traces",
