@@ -157,7 +157,8 @@ def _read_engine(engine: AsyncEngine) -> AsyncEngine:
 
 
 def autocommit_engine(factory: async_sessionmaker[AsyncSession]) -> AsyncEngine:
-    """An engine for hot single-statement reads (the caller-ID lookup), in ``AUTOCOMMIT`` mode.
+    """An engine for hot single-statement reads (the caller-ID lookup), in ``AUTOCOMMIT`` mode
+    on PostgreSQL.
 
     Every statement runs on its own, without ``BEGIN``/``ROLLBACK`` round trips: use it only
     for reads that need no common snapshot, through Core (``engine.connect()``). On PostgreSQL
@@ -167,15 +168,18 @@ def autocommit_engine(factory: async_sessionmaker[AsyncSession]) -> AsyncEngine:
     A connection the server dropped therefore fails the statement with a ``DBAPIError`` whose
     ``connection_invalidated`` is true (the pool then discards it and every older connection):
     callers retry once on that (:meth:`crm_core.crm.service.CrmService.lookup_phone` does).
-    Elsewhere: ``factory``'s engine with ``isolation_level="AUTOCOMMIT"``. ``factory`` must be
-    bound to one engine.
+    On SQLite: ``factory``'s own engine. The driver opens a transaction only before a write, so
+    a read already runs without one; switching the isolation level per checkout would cost two
+    thread hops and, worse, open a window where a task cancelled between the checkout and the
+    switch leaves its connection checked out for the garbage collector to find.
+    ``factory`` must be bound to one engine.
     """
     bind = factory.kw.get("bind")
     if not isinstance(bind, AsyncEngine):
         raise TypeError("autocommit_engine needs a session factory bound to one AsyncEngine")
     if bind.dialect.name == "postgresql":
         return _read_engine(bind)
-    return bind.execution_options(isolation_level="AUTOCOMMIT")
+    return bind
 
 
 T = TypeVar("T")

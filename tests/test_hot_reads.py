@@ -3,6 +3,8 @@ connection the server dropped."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import asyncpg
@@ -12,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_core.appkeys import SESSIONS
-from crm_core.db import hot_read
+from crm_core.db import autocommit_engine, create_engine, hot_read, make_sessionmaker
 from crm_core.users.auth import load_principal, principal_for
 from crm_core.users.models import User
 from tests.conftest import _asyncpg_dsn, add_user
@@ -93,3 +95,31 @@ async def test_a_session_never_gets_a_connection_the_server_dropped(
     async with sessions() as db, db.begin():
         second = int((await db.execute(text("SELECT pg_backend_pid()"))).scalar_one())
     assert second != first
+
+
+async def test_a_hot_read_cancelled_at_any_step_gives_its_connection_back(db_url: str) -> None:
+    """A task cancelled in the middle of a hot read (an app stopping while a follower reads)
+    must not leave its connection checked out: the garbage collector would find it later, in
+    some other code's time, and on SQLite its thread would call into a closed loop."""
+    engine = create_engine(db_url)
+    sessions = make_sessionmaker(engine)
+
+    async def read(conn: AsyncConnection) -> int:
+        return int((await conn.execute(text("SELECT 1"))).scalar_one())
+
+    try:
+        assert await hot_read(sessions, read) == 1
+        for steps in range(40):
+            task = asyncio.create_task(hot_read(sessions, read))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            # A close that was running when the task was cancelled finishes by itself.
+            async with asyncio.timeout(10):
+                while autocommit_engine(sessions).pool.checkedout():  # type: ignore[attr-defined]
+                    await asyncio.sleep(0.01)
+        assert await hot_read(sessions, read) == 1
+    finally:
+        await engine.dispose()
