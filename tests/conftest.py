@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -37,10 +38,28 @@ from web.app import Overrides, create_app
 PG_ADMIN_URL = os.environ.get(
     "CALLBOARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("CALLBOARD_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+# Browser tests save their screenshots here (tests/browser/conftest.py, ``screenshot``).
+SCREENSHOTS = ARTIFACTS / "screenshots"
+_RUN_STARTED = time.time()
 REDIS_URL = os.environ.get("CALLBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 # Cheap argon2 parameters: the tests exercise the logic, not the cost.
 FAST_HASHING = PasswordHashing(PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print where the screenshots of this run are (saved by any worker process)."""
+    shots = (
+        sorted(p for p in SCREENSHOTS.glob("*.png") if p.stat().st_mtime >= _RUN_STARTED)
+        if SCREENSHOTS.is_dir()
+        else []
+    )
+    if shots:
+        terminalreporter.write_line(f"browser screenshots ({len(shots)}) in {SCREENSHOTS}:")
+        for path in shots:
+            terminalreporter.write_line(f"  {path}")
 
 
 def run_in_thread(fn: Callable[[], Awaitable[Any]]) -> Any:

@@ -28,12 +28,9 @@ from telephony.api import RUNTIMES
 from telephony.ports import GatewayStatus
 from telephony.records import AgentPhone
 from telephony.sim.server import PbxSimulator, start_simulator
-from tests.conftest import AppMaker, add_user
+from tests.conftest import SCREENSHOTS, AppMaker, add_user
 from tests.crm.helpers import Api, born_today, seed_debtor
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("CALLBOARD_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-SCREENSHOTS = ARTIFACTS / "screenshots"
 PASSWORD = "pw-" + "x" * 8
 CHROMIUM_ARGS = [
     "--headless",
@@ -48,7 +45,6 @@ CHROMIUM_ARGS = [
 ]
 # The simulator runs 20 times faster than real time (rings and talk times shrink).
 SIM_SPEED = 20.0
-_saved: list[Path] = []
 
 
 def chromium_path() -> str:
@@ -61,14 +57,6 @@ def chromium_path() -> str:
     )
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print where the screenshots of this run are."""
-    if _saved:
-        terminalreporter.write_line(f"browser screenshots ({len(_saved)}) in {SCREENSHOTS}:")
-        for path in _saved:
-            terminalreporter.write_line(f"  {path}")
-
-
 async def screenshot(page: Page, name: str) -> Path:
     """Save a full-page screenshot as a test artifact and return its path."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -78,7 +66,6 @@ async def screenshot(page: Page, name: str) -> Path:
         name = f"{name}-{variant.group(1)}"
     path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
     await page.screenshot(path=str(path), full_page=True)
-    _saved.append(path)
     print(f"screenshot: {path}")
     return path
 
