@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -156,6 +157,23 @@ class Delegation(Base):
     ends_at: Mapped[datetime] = mapped_column()
     note: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccessEpoch(Base):
+    """One row counting changes to what decides record visibility: delegations, territory
+    grants, team memberships and user roles. Database triggers (migration 0009) add one on every
+    write to those tables, in the writer's transaction, whatever code writes them.
+
+    A cache of a user's resolved scope (:class:`crm_core.crm.policies.ScopeCache`) remembers the
+    count it was read at; the caller-ID lookup reads the count in the same statement as its rows,
+    so a scope cached before a change is noticed by the first lookup after it.
+    """
+
+    __tablename__ = "access_epoch"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Category(Base):

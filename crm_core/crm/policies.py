@@ -19,6 +19,7 @@ be visible.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -35,7 +36,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_core.crm.ext_models import Contract, HeldProduct
@@ -180,9 +181,10 @@ class ResolvedScope:
 
     A company or person is visible when its ``owner_id`` is in ``owner_ids``, its ``territory_id``
     in ``territory_ids`` or its ``team_id`` in ``team_ids`` (administrators: ``everything``).
-    It is resolved afresh for every statement that uses it (:func:`resolve_scope`), never cached,
-    so a grant, delegation or role change counts from the next statement on, as with the
-    sub-queries of :func:`visible_condition`.
+    The search resolves it afresh for every statement (:func:`resolve_scope`); the caller-ID
+    lookup keeps it between calls and checks it against ``access_epoch`` in the same statement
+    (:mod:`crm_core.crm.scope_cache`). Either way a grant, delegation or role change counts from
+    the next statement on, as with the sub-queries of :func:`visible_condition`.
     """
 
     everything: bool
@@ -199,17 +201,20 @@ class ResolvedScope:
         }
 
 
-def resolved_condition(model: type[Company] | type[Person]) -> ColumnElement[bool]:
+def resolved_condition(
+    model: type[Company] | type[Person], *, arrays: bool = False
+) -> ColumnElement[bool]:
     """SQL condition equal to :func:`visible_condition` for a non-administrator, taking the
     values of a :class:`ResolvedScope` as bind parameters (``ResolvedScope.params()``).
 
     The statement built on it is the same for every principal, so it can be built once and its
-    plan stays small (three ``IN`` lists instead of four sub-queries per model).
+    plan stays small (three ``IN`` lists instead of four sub-queries per model); ``arrays``: the
+    lists are PostgreSQL array parameters (see :func:`_one_of`).
     """
     return or_(
-        model.owner_id.in_(bindparam("scope_owners", expanding=True)),
-        model.territory_id.in_(bindparam("scope_territories", expanding=True)),
-        model.team_id.in_(bindparam("scope_teams", expanding=True)),
+        _one_of(model.owner_id, "scope_owners", Integer, arrays),
+        _one_of(model.territory_id, "scope_territories", Integer, arrays),
+        _one_of(model.team_id, "scope_teams", Integer, arrays),
     )
 
 
@@ -283,13 +288,18 @@ def cte_condition(
     )
 
 
-async def resolve_scope(db: AsyncSession, principal: Principal) -> ResolvedScope:
+async def resolve_scope(
+    db: AsyncSession | AsyncConnection, principal: Principal, *, now: datetime | None = None
+) -> ResolvedScope:
     """``principal``'s scope as values (see :class:`ResolvedScope`): one small indexed query
-    (none for an administrator), read in ``db`` at this moment."""
+    (none for an administrator), read in ``db`` with the delegations in force at ``now``
+    (default: this moment)."""
     if principal.is_admin:
         return ResolvedScope(everything=True)
     params = scope_params(principal)
     del params["scope_supervised"]
+    if now is not None:
+        params["scope_now"] = now
     rows = (await db.execute(_SCOPE_VALUES, params)).all()
     owners = {principal.user_id}
     territories: set[int] = set()

@@ -27,6 +27,7 @@ from crm_core.crm import attributes as attrs
 from crm_core.crm.ext_models import AttributeValue, Contract, HeldProduct
 from crm_core.crm.finance_models import Invoice, InvoiceKind, InvoiceStatus, Payment
 from crm_core.crm.models import (
+    AccessEpoch,
     Company,
     CompanyRole,
     CompanyRoleName,
@@ -40,9 +41,11 @@ from crm_core.crm.models import (
 from crm_core.crm.policies import (
     RecordPolicy,
     cte_condition,
+    resolved_condition,
     scope_cte,
     scope_params,
 )
+from crm_core.crm.scope_cache import ScopeCache
 from crm_core.crm.work_models import Activity, Ticket
 from crm_core.errors import InvalidInput, NotFound
 from crm_core.listing import (
@@ -353,9 +356,30 @@ def _lookup_statement(scoped: bool, *, arrays: bool = False) -> Any:
     return union_all(persons_q, companies_q)
 
 
+def _lookup_resolved(*, arrays: bool) -> Any:
+    """The caller-ID lookup narrowed by a scope given as values
+    (:func:`policies.resolved_condition`), with one more row, ``type = 'epoch'``, carrying
+    ``access_epoch.n`` read in the same snapshot (see :mod:`crm_core.crm.scope_cache`)."""
+    persons_q, companies_q = _lookup_branches()
+    epoch = select(
+        literal("epoch").label("type"),
+        AccessEpoch.n.label("id"),
+        literal("").label("a"),
+        literal("").label("b"),
+        literal("").label("kind"),
+    ).where(AccessEpoch.id == 1)
+    return union_all(
+        persons_q.where(resolved_condition(Person, arrays=arrays)),
+        companies_q.where(resolved_condition(Company, arrays=arrays)),
+        epoch,
+    )
+
+
 _LOOKUP_ALL = _lookup_statement(scoped=False)
 _LOOKUP_SCOPED = _lookup_statement(scoped=True)
 _LOOKUP_ARRAYS = _lookup_statement(scoped=True, arrays=True)
+_LOOKUP_RESOLVED = _lookup_resolved(arrays=False)
+_LOOKUP_RESOLVED_ARRAYS = _lookup_resolved(arrays=True)
 
 
 class _DriverStatement(NamedTuple):
@@ -390,39 +414,59 @@ def record_policies(policies: PolicyRegistry) -> bool:
 
 
 async def lookup_phone(
-    db: AsyncSession | AsyncConnection, policies: PolicyRegistry, principal: Principal, e164: str
+    db: AsyncSession | AsyncConnection,
+    policies: PolicyRegistry,
+    principal: Principal,
+    e164: str,
+    *,
+    cached_scope: bool = True,
 ) -> list[Candidate]:
     """Persons and companies visible to ``principal`` having ``e164``: one statement, indexed.
 
-    The statement is built once, with the principal as bind parameters and its scope read in a
-    CTE of the same statement (:func:`policies.cte_condition`), so it is cheap to compile and,
-    prepared, to plan: one round trip.
+    The statement is built once, with the principal as bind parameters, so it is cheap to
+    compile and, prepared, to plan: one round trip. A non-administrator's scope comes from
+    :class:`ScopeCache` (values checked against ``access_epoch`` in the same statement; read
+    again when it moved); with ``cached_scope=False``, or while scope changes keep racing the
+    lookup, it is read in a CTE of the statement itself (:func:`policies.cte_condition`).
     """
-    params: dict[str, Any] = {"e164": e164}
+    conn = db if isinstance(db, AsyncConnection) else await db.connection()
     if not record_policies(policies):
         persons_q, companies_q = _lookup_branches()
         stmt = union_all(
             policies.scope(principal, Person, persons_q),
             policies.scope(principal, Company, companies_q),
         )
-    elif principal.is_admin:
-        stmt = _LOOKUP_ALL
-    else:
-        stmt = _LOOKUP_SCOPED
-        params.update(scope_params(principal))
-    # Core execution on the session's connection: no ORM entities to build.
-    conn = db if isinstance(db, AsyncConnection) else await db.connection()
-    if conn.dialect.name == "postgresql" and (stmt is _LOOKUP_SCOPED or stmt is _LOOKUP_ALL):
+        return _candidates((await conn.execute(stmt, {"e164": e164})).all())
+    if principal.is_admin:
+        return _candidates(await _run_lookup(conn, _LOOKUP_ALL, {"e164": e164}))
+    if cached_scope:
+        cache = ScopeCache.of(conn)
+        for _attempt in range(2):
+            entry = cache.get(principal) or await cache.load(conn, principal)
+            rows = await _run_lookup(conn, _LOOKUP_RESOLVED, {"e164": e164, **entry.scope.params()})
+            if any(r.type == "epoch" and r.id == entry.epoch for r in rows):
+                return _candidates([r for r in rows if r.type != "epoch"])
+            cache.forget(principal)  # a grant, delegation, team or role changed meanwhile
+    rows = await _run_lookup(conn, _LOOKUP_SCOPED, {"e164": e164, **scope_params(principal)})
+    return _candidates(rows)
+
+
+# The PostgreSQL form of each statement: the same SQL text whatever the principal.
+_ARRAY_FORMS = {id(_LOOKUP_SCOPED): _LOOKUP_ARRAYS, id(_LOOKUP_RESOLVED): _LOOKUP_RESOLVED_ARRAYS}
+
+
+async def _run_lookup(conn: AsyncConnection, stmt: Any, params: dict[str, Any]) -> Sequence[Any]:
+    if conn.dialect.name == "postgresql":
         # The hottest read of the platform (every ringing call): its SQL text, compiled once,
         # goes to the driver as it is (asyncpg prepares it once per connection), without
         # SQLAlchemy's per-execution compile-cache lookup and list-parameter expansion.
-        driver = _driver_statement(
-            _LOOKUP_ARRAYS if stmt is _LOOKUP_SCOPED else _LOOKUP_ALL, conn.dialect
-        )
+        driver = _driver_statement(_ARRAY_FORMS.get(id(stmt), stmt), conn.dialect)
         args = tuple(params[n] if n in params else driver.fixed[n] for n in driver.names)
-        rows: Sequence[Any] = (await conn.exec_driver_sql(driver.sql, args)).all()
-    else:
-        rows = (await conn.execute(stmt, params)).all()
+        return (await conn.exec_driver_sql(driver.sql, args)).all()
+    return (await conn.execute(stmt, params)).all()
+
+
+def _candidates(rows: Sequence[Any]) -> list[Candidate]:
     seen: set[tuple[str, int]] = set()
     out: list[Candidate] = []
     for row in sorted(rows, key=lambda r: (r.type != "person", r.id)):

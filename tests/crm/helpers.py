@@ -1,14 +1,15 @@
-"""A small HTTP helper for CRM tests: sign in as someone, call the API, check the status."""
+"""Helpers for CRM tests: an HTTP client signed in as someone, fixtures of records and users."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from crm_core.crm.celebrations import business_day
-from tests.conftest import login
+from tests.conftest import add_user, login
 
 
 class Api:
@@ -134,3 +135,79 @@ async def seed_debtor(api: Api, **person: Any) -> dict[str, int]:
         },
     )
     return {"territory": territory["id"], "company": company["id"], "person": maria["id"]}
+
+
+@dataclass
+class AccessWorld:
+    """Users, territories and records of the access tests: agent1 is granted North Greece,
+    the campaign_manager role South Greece; agent2 owns Teo in team Alpha, which sup1
+    supervises; every record has a phone of ``PHONES``."""
+
+    api: Api
+    users: dict[str, int]
+    territories: dict[str, int]
+    companies: dict[str, int]
+    persons: dict[str, int]
+    team_alpha: int
+
+
+PHONES = {
+    "north_co": "+30 210 111 1111",
+    "south_co": "+30 210 222 2222",
+    "south_p": "+30 697 333 3333",
+    "team_p": "+30 697 444 4444",
+    "north_p": "+30 697 555 5555",
+}
+
+
+async def access_world(client: TestClient[Any, Any]) -> AccessWorld:
+    users = {
+        "admin": (await add_user(client, "admin", "admin")).id,
+        "agent1": (await add_user(client, "agent1", "agent")).id,
+        "agent2": (await add_user(client, "agent2", "agent", teams=("Alpha",))).id,
+        "sup1": (await add_user(client, "sup1", "supervisor", teams=("Alpha",))).id,
+        "manager": (await add_user(client, "manager", "campaign_manager")).id,
+    }
+    api = Api(client)
+    await api.as_("admin")
+    team_alpha = (await api.get("/api/teams", name="Alpha"))["items"][0]["id"]
+    north = (await api.post("/api/territories", {"name": "North Greece"}))["id"]
+    south = (await api.post("/api/territories", {"name": "South Greece"}))["id"]
+    await api.post(f"/api/territories/{north}/grants", {"user_id": users["agent1"]})
+    await api.post(f"/api/territories/{south}/grants", {"role": "campaign_manager"})
+    err = await api.post(f"/api/territories/{south}/grants", {"role": "campaign_manager"}, 409)
+    assert err["error"]["code"] == "conflict"
+
+    async def company(code: str, territory: int, phone: str) -> int:
+        body = {
+            "code": code,
+            "name": f"{code.title()} Ltd",
+            "territory_id": territory,
+            "phones": [{"number": phone}],
+            "emails": [{"address": f"{code.lower()}@example.gr"}],
+        }
+        return int((await api.post("/api/companies", body))["id"])
+
+    async def person(name: str, phone: str, **access: Any) -> int:
+        given, family = name.split()
+        body = {
+            "given_name": given,
+            "family_name": family,
+            "phones": [{"number": phone}],
+            "id_card_number": f"ID-{family}",
+            **access,
+        }
+        return int((await api.post("/api/persons", body))["id"])
+
+    companies = {
+        "north": await company("NORTHCO", north, PHONES["north_co"]),
+        "south": await company("SOUTHCO", south, PHONES["south_co"]),
+    }
+    persons = {
+        "south": await person("Sofia Southern", PHONES["south_p"], territory_id=south),
+        "team": await person(
+            "Teo Teamson", PHONES["team_p"], owner_id=users["agent2"], team_id=team_alpha
+        ),
+        "north": await person("Nora Northern", PHONES["north_p"], territory_id=north),
+    }
+    return AccessWorld(api, users, {"north": north, "south": south}, companies, persons, team_alpha)

@@ -2,88 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import AppMaker, add_user
-from tests.crm.helpers import Api, field_of
-
-
-@dataclass
-class World:
-    """Users, territories and records of the access tests."""
-
-    api: Api
-    users: dict[str, int]
-    territories: dict[str, int]
-    companies: dict[str, int]
-    persons: dict[str, int]
-    team_alpha: int
-
-
-PHONES = {
-    "north_co": "+30 210 111 1111",
-    "south_co": "+30 210 222 2222",
-    "south_p": "+30 697 333 3333",
-    "team_p": "+30 697 444 4444",
-    "north_p": "+30 697 555 5555",
-}
-
-
-async def _world(client: TestClient[Any, Any]) -> World:
-    users = {
-        "admin": (await add_user(client, "admin", "admin")).id,
-        "agent1": (await add_user(client, "agent1", "agent")).id,
-        "agent2": (await add_user(client, "agent2", "agent", teams=("Alpha",))).id,
-        "sup1": (await add_user(client, "sup1", "supervisor", teams=("Alpha",))).id,
-        "manager": (await add_user(client, "manager", "campaign_manager")).id,
-    }
-    api = Api(client)
-    await api.as_("admin")
-    team_alpha = (await api.get("/api/teams", name="Alpha"))["items"][0]["id"]
-    north = (await api.post("/api/territories", {"name": "North Greece"}))["id"]
-    south = (await api.post("/api/territories", {"name": "South Greece"}))["id"]
-    await api.post(f"/api/territories/{north}/grants", {"user_id": users["agent1"]})
-    await api.post(f"/api/territories/{south}/grants", {"role": "campaign_manager"})
-    err = await api.post(f"/api/territories/{south}/grants", {"role": "campaign_manager"}, 409)
-    assert err["error"]["code"] == "conflict"
-
-    async def company(code: str, territory: int, phone: str) -> int:
-        body = {
-            "code": code,
-            "name": f"{code.title()} Ltd",
-            "territory_id": territory,
-            "phones": [{"number": phone}],
-            "emails": [{"address": f"{code.lower()}@example.gr"}],
-        }
-        return int((await api.post("/api/companies", body))["id"])
-
-    async def person(name: str, phone: str, **access: Any) -> int:
-        given, family = name.split()
-        body = {
-            "given_name": given,
-            "family_name": family,
-            "phones": [{"number": phone}],
-            "id_card_number": f"ID-{family}",
-            **access,
-        }
-        return int((await api.post("/api/persons", body))["id"])
-
-    companies = {
-        "north": await company("NORTHCO", north, PHONES["north_co"]),
-        "south": await company("SOUTHCO", south, PHONES["south_co"]),
-    }
-    persons = {
-        "south": await person("Sofia Southern", PHONES["south_p"], territory_id=south),
-        "team": await person(
-            "Teo Teamson", PHONES["team_p"], owner_id=users["agent2"], team_id=team_alpha
-        ),
-        "north": await person("Nora Northern", PHONES["north_p"], territory_id=north),
-    }
-    return World(api, users, {"north": north, "south": south}, companies, persons, team_alpha)
+from tests.conftest import AppMaker
+from tests.crm.helpers import PHONES, Api, access_world, field_of
 
 
 async def _visible(api: Api) -> tuple[set[int], set[int]]:
@@ -95,7 +20,7 @@ async def _visible(api: Api) -> tuple[set[int], set[int]]:
 
 
 async def test_each_role_sees_its_scope(client: TestClient[Any, Any]) -> None:
-    w = await _world(client)
+    w = await access_world(client)
     expected = {
         "admin": (set(w.companies.values()), set(w.persons.values())),
         "agent1": ({w.companies["north"]}, {w.persons["north"]}),  # user grant
@@ -110,7 +35,7 @@ async def test_each_role_sees_its_scope(client: TestClient[Any, Any]) -> None:
 
 async def test_nothing_outside_the_scope_is_reachable(make_client: AppMaker) -> None:
     client = await make_client(default_region="GR")
-    w = await _world(client)
+    w = await access_world(client)
     api = w.api
     await api.as_("agent1")
     south_co, south_p, team_p = w.companies["south"], w.persons["south"], w.persons["team"]
@@ -164,7 +89,7 @@ async def test_nothing_outside_the_scope_is_reachable(make_client: AppMaker) -> 
 
 async def test_lookup_and_search_show_only_visible_candidates(make_client: AppMaker) -> None:
     client = await make_client(default_region="GR")
-    w = await _world(client)
+    w = await access_world(client)
     api = w.api
     await api.as_("admin")
     shared = "+30 210 999 9999"
@@ -180,7 +105,7 @@ async def test_lookup_and_search_show_only_visible_candidates(make_client: AppMa
 
 
 async def test_delegation_lends_access_for_its_period(client: TestClient[Any, Any]) -> None:
-    w = await _world(client)
+    w = await access_world(client)
     api = w.api
     now = datetime.now(UTC)
     await api.as_("agent2")
@@ -248,7 +173,7 @@ async def test_delegation_lends_access_for_its_period(client: TestClient[Any, An
 
 
 async def test_assignment_rules(client: TestClient[Any, Any]) -> None:
-    w = await _world(client)
+    w = await access_world(client)
     api = w.api
     await api.as_("agent1")
     err = await api.post(
@@ -289,7 +214,7 @@ async def test_assignment_rules(client: TestClient[Any, Any]) -> None:
 
 
 async def test_grant_changes_apply_at_once(client: TestClient[Any, Any]) -> None:
-    w = await _world(client)
+    w = await access_world(client)
     api = w.api
     north = w.territories["north"]
     grants = (await api.get(f"/api/territories/{north}/grants"))["items"]
@@ -309,7 +234,7 @@ async def test_grant_changes_apply_at_once(client: TestClient[Any, Any]) -> None
 
 
 async def test_finance_and_work_endpoints_stay_in_scope(client: TestClient[Any, Any]) -> None:
-    w = await _world(client)
+    w = await access_world(client)
     api = w.api
     south_co, south_p = w.companies["south"], w.persons["south"]
     inv = await api.post(

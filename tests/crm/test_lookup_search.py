@@ -539,7 +539,7 @@ async def test_the_answer_says_when_more_persons_match(
 
 
 async def test_resolved_scope_follows_grants_at_once(make_client: AppMaker) -> None:
-    """The scope is read afresh for every lookup: a new grant counts from the next call."""
+    """A new grant counts from the next lookup (a cached scope is checked against access_epoch)."""
     client = await make_client(default_region="GR")
     await add_user(client, "admin", "admin")
     await add_user(client, "agent", "agent")
