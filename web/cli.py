@@ -22,6 +22,7 @@ from aiohttp import web
 from crm_core.crm.demo import load_demo_data
 from crm_core.db import create_engine, make_sessionmaker, ping
 from crm_core.errors import CallboardError
+from crm_core.heap import freeze_startup_heap
 from crm_core.migrate import check_migrated, upgrade
 from crm_core.settings import Settings, SettingsError, load_settings
 from crm_core.users.models import Role
@@ -250,6 +251,7 @@ async def _migrate(settings: Settings) -> tuple[str | None, str]:
 async def _run_app(app: web.Application, host: str, port: int, banner: str) -> None:
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
+    freeze_startup_heap()  # started: what is alive now lives as long as the process
     try:
         site = web.TCPSite(runner, host, port, shutdown_timeout=10)
         try:
