@@ -30,7 +30,6 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    case,
     cast,
     func,
     literal_column,
@@ -44,8 +43,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crm_core.crm import repository as repo
 from crm_core.crm.celebrations import business_day, collect_celebrations
-from crm_core.crm.finance import OWED_STATUSES
-from crm_core.crm.finance_models import MONEY, Invoice, InvoiceKind, PaymentAllocation
+from crm_core.crm.finance import balances_by_currency
+from crm_core.crm.finance_models import MONEY, Invoice
 from crm_core.crm.models import (
     Category,
     Company,
@@ -207,43 +206,23 @@ def _details(is_person: bool, dialect: str, finance: bool) -> Any:
             currency="currency",
             status="status",
         )
-        # Balance per currency, as FinanceService computes it: what owed invoices still lack
-        # after the payments allocated to them; overdue = that part of invoices past due.
-        paid = (
-            select(func.coalesce(func.sum(PaymentAllocation.amount), 0))
-            .where(PaymentAllocation.invoice_id == Invoice.id)
-            .scalar_subquery()
-        )
-        owed = (
-            select(
-                Invoice.currency.label("currency"),
-                (Invoice.amount - paid).label("due"),
-                Invoice.due_on.label("due_on"),
-            )
-            .where(
-                invoice_owner == _ID,
-                Invoice.kind == InvoiceKind.INVOICE.value,
-                Invoice.status.in_(OWED_STATUSES),
-            )
-            .subquery()
-        )
-        late = and_(owed.c.due > 0, owed.c.due_on < _TODAY)
+        # Balance per currency: the CRM's own rule (crm_core.crm.finance.balances_by_currency,
+        # which the balance endpoint runs too), inside this statement.
+        balances = balances_by_currency(not is_person, _ID, _TODAY).subquery()
         columns["balances"] = d.rows(
             select(
-                owed.c.currency,
-                cast(func.sum(owed.c.due), String).label("balance_due"),
-                cast(func.sum(case((late, owed.c.due), else_=0)), String).label("overdue"),
-                func.min(case((late, owed.c.due_on))).label("oldest_due"),
-                func.sum(case((owed.c.due > 0, 1), else_=0)).label("open"),
-            )
-            .group_by(owed.c.currency)
-            .order_by(owed.c.currency),
+                balances.c.currency,
+                cast(balances.c.balance_due, String).label("balance_due"),
+                cast(balances.c.overdue, String).label("overdue"),
+                balances.c.oldest_due,
+                balances.c.open_invoices,
+            ).order_by(balances.c.currency),
             [("currency", False)],
             currency="currency",
             balance_due="balance_due",
             overdue="overdue",
             oldest_due="oldest_due",
-            open="open",
+            open="open_invoices",
         )
     if is_person:
         columns["employer"] = (

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, case, func, literal, null, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -261,18 +261,23 @@ class FinanceService:
         """
         if not self._policies.policy(type(record)).can(principal, "balances", record):
             return True, []
-        is_company = isinstance(record, Company)
-        inv_owner = Invoice.company_id if is_company else Invoice.person_id
-        pay_owner = Payment.company_id if is_company else Payment.person_id
-        invoices = await db.scalars(
-            select(Invoice).where(
-                inv_owner == record.id,
-                Invoice.kind == InvoiceKind.INVOICE.value,
-                Invoice.status.in_(OWED_STATUSES),
+        rows = await db.execute(balances_by_currency(isinstance(record, Company), record.id, today))
+        balances = []
+        for row in rows:
+            oldest = _day(row.oldest_due)
+            balances.append(
+                CurrencyBalance(
+                    currency=row.currency,
+                    invoiced=_cents(row.invoiced),
+                    paid=_cents(row.paid),
+                    balance_due=_cents(row.balance_due),
+                    overdue=_cents(row.overdue),
+                    days_overdue=(today - oldest).days if oldest else 0,
+                    open_invoices=int(row.open_invoices or 0),
+                    unallocated_payments=_cents(row.unallocated),
+                )
             )
-        )
-        payments = await db.scalars(select(Payment).where(pay_owner == record.id))
-        return False, _balances(list(invoices), list(payments), today)
+        return False, balances
 
     @staticmethod
     async def _flush(db: AsyncSession) -> None:
@@ -282,45 +287,89 @@ class FinanceService:
             raise Conflict("the record clashes with another one (number or external_id)") from err
 
 
-def _balances(
-    invoices: list[Invoice], payments: list[Payment], today: date
-) -> list[CurrencyBalance]:
-    """Per-currency sums; every amount is added only to amounts of its own currency."""
-    acc: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {
-            "invoiced": ZERO,
-            "paid": ZERO,
-            "overdue": ZERO,
-            "oldest_due": None,
-            "open": 0,
-            "unallocated": ZERO,
-        }
+def balances_by_currency(company: bool, record_id: Any, today: Any) -> Select[Any]:
+    """The balance rule, in SQL, once: one row per currency of the company's (``company``) or
+    person's invoices and payments, amounts of different currencies never added up.
+
+    Columns: ``currency``; ``invoiced`` (owed invoices: issued or paid, not pro-forma or orders);
+    ``paid`` (what payments allocated to them cover); ``balance_due`` (the rest); ``overdue``
+    (the rest of those past their due day on ``today``); ``oldest_due`` (the earliest due day
+    among them); ``open_invoices`` (owed invoices not fully covered); ``unallocated`` (payments
+    not allocated to any invoice). ``record_id`` and ``today`` are values or SQL expressions
+    (the screen pop's statement passes its bind parameters). Used by
+    :meth:`FinanceService.balance_of` and by the screen pop's one statement.
+    """
+    inv_owner = Invoice.company_id if company else Invoice.person_id
+    pay_owner = Payment.company_id if company else Payment.person_id
+    covered = (
+        select(func.coalesce(func.sum(PaymentAllocation.amount), 0))
+        .where(PaymentAllocation.invoice_id == Invoice.id)
+        .scalar_subquery()
     )
-    for inv in invoices:
-        a = acc[inv.currency]
-        paid = inv.paid_amount
-        due = inv.amount - paid
-        a["invoiced"] += inv.amount
-        a["paid"] += paid
-        if due > 0:
-            a["open"] += 1
-            if inv.due_on is not None and inv.due_on < today:
-                a["overdue"] += due
-                if a["oldest_due"] is None or inv.due_on < a["oldest_due"]:
-                    a["oldest_due"] = inv.due_on
-    for pay in payments:
-        allocated = sum((x.amount for x in pay.allocations), ZERO)
-        acc[pay.currency]["unallocated"] += pay.amount - allocated
-    return [
-        CurrencyBalance(
-            currency=cur,
-            invoiced=a["invoiced"],
-            paid=a["paid"],
-            balance_due=a["invoiced"] - a["paid"],
-            overdue=a["overdue"],
-            days_overdue=(today - a["oldest_due"]).days if a["oldest_due"] else 0,
-            open_invoices=a["open"],
-            unallocated_payments=a["unallocated"],
+    owed = (
+        select(
+            Invoice.currency.label("currency"),
+            Invoice.amount.label("amount"),
+            covered.label("paid"),
+            Invoice.due_on.label("due_on"),
         )
-        for cur, a in sorted(acc.items())
-    ]
+        .where(
+            inv_owner == record_id,
+            Invoice.kind == InvoiceKind.INVOICE.value,
+            Invoice.status.in_(OWED_STATUSES),
+        )
+        .subquery()
+    )
+    due = owed.c.amount - owed.c.paid
+    late = and_(due > 0, owed.c.due_on < today)
+    allocated = (
+        select(func.coalesce(func.sum(PaymentAllocation.amount), 0))
+        .where(PaymentAllocation.payment_id == Payment.id)
+        .scalar_subquery()
+    )
+    parts = union_all(
+        select(
+            owed.c.currency.label("currency"),
+            owed.c.amount.label("invoiced"),
+            owed.c.paid.label("paid"),
+            case((late, due), else_=0).label("overdue"),
+            case((late, owed.c.due_on)).label("oldest_due"),
+            case((due > 0, 1), else_=0).label("open"),
+            literal(0).label("unallocated"),
+        ),
+        select(
+            Payment.currency,
+            literal(0),
+            literal(0),
+            literal(0),
+            null(),
+            literal(0),
+            Payment.amount - allocated,
+        ).where(pay_owner == record_id),
+    ).subquery()
+    return (
+        select(
+            parts.c.currency,
+            func.sum(parts.c.invoiced).label("invoiced"),
+            func.sum(parts.c.paid).label("paid"),
+            (func.sum(parts.c.invoiced) - func.sum(parts.c.paid)).label("balance_due"),
+            func.sum(parts.c.overdue).label("overdue"),
+            func.min(parts.c.oldest_due).label("oldest_due"),
+            func.sum(parts.c.open).label("open_invoices"),
+            func.sum(parts.c.unallocated).label("unallocated"),
+        )
+        .group_by(parts.c.currency)
+        .order_by(parts.c.currency)
+    )
+
+
+def _cents(value: Any) -> Decimal:
+    """An amount summed by the database (SQLite sums binary floats), to cents."""
+    return Decimal(str(value or 0)).quantize(ZERO)
+
+
+def _day(value: Any) -> date | None:
+    """A day read back from an aggregate (SQLite answers ISO text)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
