@@ -180,6 +180,28 @@ async def _truncate_pg(url: str) -> None:
         await conn.close()
 
 
+async def drop_pg_connections(url: str, *pids: int) -> int:
+    """Terminate backends of ``url``'s database from outside, as a server restart or an idle
+    timeout would: the given ``pids``, or every other backend of that database; how many."""
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        if pids:
+            return int(
+                await conn.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM unnest($1::int[]) AS pid",
+                    list(pids),
+                )
+            )
+        return int(
+            await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def db_url(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path

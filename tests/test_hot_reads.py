@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
@@ -17,7 +16,7 @@ from crm_core.appkeys import SESSIONS
 from crm_core.db import autocommit_engine, create_engine, hot_read, make_sessionmaker
 from crm_core.users.auth import load_principal, principal_for
 from crm_core.users.models import User
-from tests.conftest import _asyncpg_dsn, add_user
+from tests.conftest import add_user, drop_pg_connections
 
 
 async def test_load_principal_equals_principal_for(client: TestClient[Any, Any]) -> None:
@@ -61,11 +60,7 @@ async def test_hot_read_retries_once_on_a_connection_the_server_dropped(
     first = await hot_read(sessions, backend_pid)
     # The pool keeps that connection; the server now drops it (as a restart or an idle
     # timeout would). The pool does not ping, so the next read meets the dead connection.
-    killer = await asyncpg.connect(_asyncpg_dsn(db_url))
-    try:
-        assert await killer.fetchval("SELECT pg_terminate_backend($1)", first)
-    finally:
-        await killer.close()
+    assert await drop_pg_connections(db_url, first) == 1
     second = await hot_read(sessions, backend_pid)
     assert second != first
     # The pool goes on serving reads on live connections.
@@ -83,15 +78,7 @@ async def test_a_session_never_gets_a_connection_the_server_dropped(
         first = int((await db.execute(text("SELECT pg_backend_pid()"))).scalar_one())
     # Every pooled connection of this database dies (as in a server restart), the checkout's
     # check finds out and the pool opens a fresh one: the session's work succeeds.
-    killer = await asyncpg.connect(_asyncpg_dsn(db_url))
-    try:
-        killed = await killer.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-    finally:
-        await killer.close()
-    assert killed >= 1
+    assert await drop_pg_connections(db_url) >= 1
     async with sessions() as db, db.begin():
         second = int((await db.execute(text("SELECT pg_backend_pid()"))).scalar_one())
     assert second != first
