@@ -83,6 +83,13 @@ class Leadership:
             self._changed.clear()
             await self._changed.wait()
 
+    async def wait_holder(self, holder: str) -> None:
+        """Wait until this process knows ``holder`` as the leader (a follower reads the lease's
+        holder after each attempt to take it, so after a failed read it knows one period later)."""
+        while self.leader != holder:
+            self._changed.clear()
+            await self._changed.wait()
+
     def _set(self, leader: bool, holder: str | None) -> None:
         self.is_leader, self.leader = leader, holder
         self._changed.set()

@@ -135,6 +135,13 @@ async def test_follower_serves_live_calls_from_the_bus(
     lead = 0 if runtimes[0].is_leader else 1
     follower, leader = apps[1 - lead], runtimes[lead]
     assert not runtimes[1 - lead].is_leader
+    # The follower knows the leader once it has read the lease (at the latest one renewal period
+    # after a Redis hiccup, which a loaded machine sometimes shows as a connect timeout).
+    follows = runtimes[1 - lead].leadership
+    assert follows is not None
+    assert leader.leadership is not None
+    async with asyncio.timeout(10):
+        await follows.wait_holder(leader.leadership.leader or "")
     await add_user(follower, "sup", "supervisor")
     csrf = {"X-CSRF-Token": (await login(follower, "sup"))["csrf_token"]}
     body = await (await follower.get("/readyz")).json()
