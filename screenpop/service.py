@@ -19,7 +19,6 @@ scope a moment before); a contact an agent chose is.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -43,8 +42,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crm_core.crm import repository as repo
 from crm_core.crm.celebrations import business_day, collect_celebrations
-from crm_core.crm.finance import balances_by_currency
-from crm_core.crm.finance_models import MONEY, Invoice
+from crm_core.crm.finance import balances_by_currency, cents, day_of
+from crm_core.crm.finance_models import Invoice
 from crm_core.crm.models import (
     Category,
     Company,
@@ -68,7 +67,6 @@ __all__ = ["POP_VERSION", "PopBuilder"]
 
 POP_VERSION = 1
 OPEN_TICKETS = (TicketStatus.NEW.value, TicketStatus.OPEN.value, TicketStatus.PENDING.value)
-_CENT = Decimal(1).scaleb(-(MONEY.scale or 0))
 _ID = bindparam("id", type_=Integer)
 _TODAY = bindparam("today", type_=Date)
 
@@ -277,15 +275,6 @@ def _when(value: str | None) -> str | None:
     return at.isoformat()
 
 
-def _day(value: str | None) -> date | None:
-    return date.fromisoformat(value[:10]) if value else None
-
-
-def _money(value: Any) -> Decimal:
-    """An amount in the currency's cents (SQLite computes with floats: 120.0, 0.30000000004)."""
-    return Decimal(str(value)).quantize(_CENT)
-
-
 class PopBuilder:
     """Builds screen-pop messages for a call and an agent."""
 
@@ -402,16 +391,16 @@ class PopBuilder:
             if invoice is not None:
                 contact["last_invoice"] = {
                     **invoice,
-                    "date": str(_day(invoice["date"])),
-                    "due_date": str(_day(invoice["due_date"])) if invoice["due_date"] else None,
-                    "amount": str(_money(invoice["amount"])),
+                    "date": str(day_of(invoice["date"])),
+                    "due_date": str(day_of(invoice["due_date"])) if invoice["due_date"] else None,
+                    "amount": str(cents(invoice["amount"])),
                 }
             contact["balance_due"] = []
             for b in row.balances:
-                due, overdue = _money(b["balance_due"]), _money(b["overdue"])
+                due, overdue = cents(b["balance_due"]), cents(b["overdue"])
                 if not (due or overdue):
                     continue
-                oldest = _day(b["oldest_due"])
+                oldest = day_of(b["oldest_due"])
                 contact["balance_due"].append(
                     {
                         "currency": b["currency"],
@@ -428,7 +417,7 @@ class PopBuilder:
         dates = [
             _Dated(d["id"], row.id, day, d["type"], d["label"])
             for d in row.dates
-            if (day := _day(d["date"])) is not None
+            if (day := day_of(d["date"])) is not None
         ]
         found = collect_celebrations([row], dates, today)
         return [

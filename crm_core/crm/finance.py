@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, case, func, literal, null, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from crm_core.crm import repository as repo
 from crm_core.crm.finance_models import (
+    MONEY,
     Invoice,
     InvoiceKind,
     InvoiceStatus,
@@ -28,10 +30,20 @@ from crm_core.listing import FilterSpec, ListQuery, ListSpec, Page, paginate
 from crm_core.users.audit import AuditContext, record_audit
 from crm_core.users.permissions import PolicyRegistry, Principal
 
-__all__ = ["INVOICE_LIST", "PAYMENT_LIST", "FinanceService"]
+__all__ = [
+    "CENT",
+    "INVOICE_LIST",
+    "OWED_STATUSES",
+    "PAYMENT_LIST",
+    "FinanceService",
+    "balances_by_currency",
+    "cents",
+    "day_of",
+]
 
 F = TypeVar("F", Invoice, Payment)
 ZERO = Decimal("0.00")
+CENT = Decimal(1).scaleb(-(MONEY.scale or 0))
 # Only these are owed: drafts are not sent yet, cancelled ones never will be.
 OWED_STATUSES = (InvoiceStatus.ISSUED.value, InvoiceStatus.PAID.value)
 
@@ -264,17 +276,17 @@ class FinanceService:
         rows = await db.execute(balances_by_currency(isinstance(record, Company), record.id, today))
         balances = []
         for row in rows:
-            oldest = _day(row.oldest_due)
+            oldest = day_of(row.oldest_due)
             balances.append(
                 CurrencyBalance(
                     currency=row.currency,
-                    invoiced=_cents(row.invoiced),
-                    paid=_cents(row.paid),
-                    balance_due=_cents(row.balance_due),
-                    overdue=_cents(row.overdue),
+                    invoiced=cents(row.invoiced),
+                    paid=cents(row.paid),
+                    balance_due=cents(row.balance_due),
+                    overdue=cents(row.overdue),
                     days_overdue=(today - oldest).days if oldest else 0,
-                    open_invoices=int(row.open_invoices or 0),
-                    unallocated_payments=_cents(row.unallocated),
+                    open_invoices=int(row.open_invoices),
+                    unallocated_payments=cents(row.unallocated),
                 )
             )
         return False, balances
@@ -285,6 +297,11 @@ class FinanceService:
             await db.flush()
         except IntegrityError as err:
             raise Conflict("the record clashes with another one (number or external_id)") from err
+
+
+def _allocated(to: ColumnElement[bool]) -> Any:
+    """What the allocations matching ``to`` add up to (0 when none), as a scalar sub-query."""
+    return select(func.coalesce(func.sum(PaymentAllocation.amount), 0)).where(to).scalar_subquery()
 
 
 def balances_by_currency(company: bool, record_id: Any, today: Any) -> Select[Any]:
@@ -301,11 +318,7 @@ def balances_by_currency(company: bool, record_id: Any, today: Any) -> Select[An
     """
     inv_owner = Invoice.company_id if company else Invoice.person_id
     pay_owner = Payment.company_id if company else Payment.person_id
-    covered = (
-        select(func.coalesce(func.sum(PaymentAllocation.amount), 0))
-        .where(PaymentAllocation.invoice_id == Invoice.id)
-        .scalar_subquery()
-    )
+    covered = _allocated(PaymentAllocation.invoice_id == Invoice.id)
     owed = (
         select(
             Invoice.currency.label("currency"),
@@ -322,11 +335,7 @@ def balances_by_currency(company: bool, record_id: Any, today: Any) -> Select[An
     )
     due = owed.c.amount - owed.c.paid
     late = and_(due > 0, owed.c.due_on < today)
-    allocated = (
-        select(func.coalesce(func.sum(PaymentAllocation.amount), 0))
-        .where(PaymentAllocation.payment_id == Payment.id)
-        .scalar_subquery()
-    )
+    allocated = _allocated(PaymentAllocation.payment_id == Payment.id)
     parts = union_all(
         select(
             owed.c.currency.label("currency"),
@@ -363,13 +372,14 @@ def balances_by_currency(company: bool, record_id: Any, today: Any) -> Select[An
     )
 
 
-def _cents(value: Any) -> Decimal:
-    """An amount summed by the database (SQLite sums binary floats), to cents."""
-    return Decimal(str(value or 0)).quantize(ZERO)
+def cents(value: Any) -> Decimal:
+    """An amount read back from SQL, to the cent (SQLite computes with binary floats:
+    120.0, 0.30000000000000004); shared with the screen pop's statement."""
+    return Decimal(str(value)).quantize(CENT)
 
 
-def _day(value: Any) -> date | None:
-    """A day read back from an aggregate (SQLite answers ISO text)."""
-    if value is None or isinstance(value, date):
+def day_of(value: Any) -> date | None:
+    """A day read back from SQL: a ``date`` on PostgreSQL, ISO text on SQLite and in JSON."""
+    if isinstance(value, date):
         return value
-    return date.fromisoformat(str(value)[:10])
+    return date.fromisoformat(str(value)[:10]) if value else None
