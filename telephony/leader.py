@@ -79,14 +79,15 @@ class Leadership:
 
     async def wait_leader(self, leader: bool = True) -> None:
         """Wait until this process is (or is not) the leader."""
-        while self.is_leader is not leader:
-            self._changed.clear()
-            await self._changed.wait()
+        await self._wait_until(lambda: self.is_leader is leader)
 
     async def wait_holder(self, holder: str) -> None:
         """Wait until this process knows ``holder`` as the leader (a follower reads the lease's
         holder after each attempt to take it, so after a failed read it knows one period later)."""
-        while self.leader != holder:
+        await self._wait_until(lambda: self.leader == holder)
+
+    async def _wait_until(self, check: Callable[[], bool]) -> None:
+        while not check():
             self._changed.clear()
             await self._changed.wait()
 
