@@ -226,8 +226,7 @@ def _quiet_collector() -> None:
     collection. They are the measuring instruments; a full collection there (50-90 ms, measured)
     would stop the clock of the writes or the arrivals and be counted as the application's
     latency. They run for a couple of minutes, so what they leave uncollected stays small."""
-    gc.collect()
-    gc.freeze()
+    freeze_startup_heap()
     gc.disable()
 
 

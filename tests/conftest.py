@@ -182,19 +182,21 @@ async def _truncate_pg(url: str) -> None:
 
 async def drop_pg_connections(url: str, *pids: int) -> int:
     """Terminate backends of ``url``'s database from outside, as a server restart or an idle
-    timeout would: the given ``pids``, or every other backend of that database; how many."""
+    timeout would: the given ``pids``, or every other backend of that database; how many were
+    terminated (a pid that was not a backend does not count)."""
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         if pids:
             return int(
                 await conn.fetchval(
-                    "SELECT count(pg_terminate_backend(pid)) FROM unnest($1::int[]) AS pid",
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                    "FROM unnest($1::int[]) AS pid",
                     list(pids),
                 )
             )
         return int(
             await conn.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         )
