@@ -25,11 +25,15 @@ from time import monotonic
 from typing import Any
 
 from panoramisk.actions import Action
-from panoramisk.ami_protocol import AMIProtocol
 
 from crm_core.bus.events import utcnow
 from telephony.actions import AmiActions
-from telephony.adapters.panoramisk_compat import QuietManager, store_to_message, to_ami_message
+from telephony.adapters.panoramisk_compat import (
+    FastAMIProtocol,
+    QuietManager,
+    store_to_message,
+    to_ami_message,
+)
 from telephony.errors import (
     AmiActionFailed,
     AmiLoginFailed,
@@ -244,7 +248,7 @@ class PanoramiskGateway(AmiActions):
         self._manager = manager
         async with asyncio.timeout(cfg.connect_timeout):
             connected = loop.create_future()
-            connected.set_result(await loop.create_connection(AMIProtocol, cfg.host, cfg.port))
+            connected.set_result(await loop.create_connection(FastAMIProtocol, cfg.host, cfg.port))
             manager.connection_made(connected)
             login = manager.authenticated_future
             if login is None:

@@ -1,16 +1,102 @@
-"""panoramisk 1.4 glue: message conversion and a Manager without its own reconnect loop."""
+"""panoramisk 1.4 glue: message conversion, a faster reader, a Manager without its own
+reconnect loop.
+
+:class:`FastAMIProtocol` is panoramisk's ``AMIProtocol`` with a faster ``data_received``: it
+builds the very same :class:`panoramisk.message.Message` objects (same headers, same order, same
+``content``) without going through ``Message.from_line`` and the generic ``MutableMapping.update``
+of its case-insensitive dict, which were the largest cost of an event in the application
+(panoramisk's parsing was ~13 % of the process's samples under 2,000 events/s). Whatever the fast
+path does not handle exactly as panoramisk does — a repeated header (``Variable``), a header
+named ``Content``, a response with a body (``Follows``/``Fail``), a message answering a pending
+action, recording of the stream — goes through panoramisk's own code. A test feeds every recorded
+trace to both readers, in chunks of every size, and compares what they deliver.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from panoramisk import Manager
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message
 
 from telephony.protocol import AmiMessage
 
-__all__ = ["QuietManager", "store_to_message", "to_ami_message"]
+__all__ = ["FastAMIProtocol", "QuietManager", "parse_message", "store_to_message", "to_ami_message"]
+
+_EOL = "\r\n"
+_END = "\r\n\r\n"
+_HAS_BODY = ("Response: Follows", "Response: Fail")  # panoramisk reads a body after these
+_QUOTED = frozenset(key.lower() for key in Message.quoted_keys)  # unquoted by panoramisk
+_BANNER = "Asterisk Call Manager/"
+
+
+def parse_message(block: str) -> Message | None:
+    """One AMI message (a block without its blank line, stripped) as panoramisk's
+    ``Message.from_line`` reads it: the same ``Message``, or None when it is neither an event
+    nor a response. Falls back to ``from_line`` for whatever it does not take apart itself."""
+    if block.startswith(_HAS_BODY):
+        return Message.from_line(block)
+    store: dict[str, tuple[str, Any]] = {}
+    named = False
+    for line in block.split(_EOL):
+        key, sep, value = line.partition(": ")
+        if not sep:
+            continue
+        lowered = key.lower()
+        if lowered in store or lowered == "content":
+            # A repeated header becomes a list in panoramisk, a case variant overwrites, and
+            # "Content" collides with the message body's key: panoramisk's own way for those.
+            return Message.from_line(block)
+        if lowered in _QUOTED:
+            value = unquote(value).strip()
+        store[lowered] = (key, value)
+        if key == "Event" or key == "Response":
+            named = True
+    if not named:
+        return None
+    store["content"] = ("content", "")
+    message: Message = Message.__new__(Message)
+    message._store = store
+    message.manager = None
+    return message
+
+
+class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]
+    """panoramisk's protocol, reading messages with :func:`parse_message`."""
+
+    def data_received(self, data: bytes) -> None:
+        """Split the stream into messages and hand them on exactly as panoramisk does."""
+        if getattr(self.factory, "save_stream", None):
+            super().data_received(data)  # panoramisk records the raw stream itself
+            return
+        text = data.decode(getattr(self, "encoding", "ascii"), "ignore")
+        if getattr(self, "version", None) is None and text.startswith(_BANNER):
+            banner: str = text.partition(_EOL)[0].partition("/")[2]
+            self.version = banner.strip()
+            self.log.info("protocol version: '%s'", banner.strip())
+        queue = self.queue
+        if queue:
+            text = queue.popleft() + text
+        blocks = text.split(_END)
+        queue.append(blocks.pop())
+        for block in blocks:
+            message = parse_message(block.strip())
+            if message is None:
+                continue
+            store = message._store
+            if self.responses and ("actionid" in store or "commandid" in store):
+                self.handle_message(message)  # may answer a pending action: panoramisk's way
+                continue
+            event = store.get("event")
+            if event is None:
+                continue  # a response nobody waits for: panoramisk drops it too
+            if event[1].__class__ is str and event[1].lower() == "shutdown":
+                self.connection_lost(message)
+            self.factory.dispatch(message)
 
 
 def to_ami_message(message: Mapping[str, Any]) -> AmiMessage:
@@ -84,6 +170,23 @@ class QuietManager(Manager):  # type: ignore[misc]
     def __init__(self, on_lost: Callable[[object], None], **config: Any) -> None:
         super().__init__(**config)
         self._on_lost = on_lost
+        self._callback_tasks: set[asyncio.Future[Any]] = set()
+
+    def dispatch(self, event: Message) -> list[str]:
+        """panoramisk's dispatch; with only the catch-all ``*`` registered (the gateway), the
+        callbacks are called without matching the event name against each pattern."""
+        patterns = self.patterns
+        if len(patterns) != 1 or patterns[0][0] != "*":
+            matched: list[str] = super().dispatch(event)
+            return matched
+        event.manager = self
+        for callback in self.callbacks["*"]:
+            ret = callback(self, event)
+            if ret is not None and (asyncio.iscoroutine(ret) or isinstance(ret, asyncio.Future)):
+                task = asyncio.ensure_future(ret, loop=self.loop)
+                self._callback_tasks.add(task)
+                task.add_done_callback(self._callback_tasks.discard)
+        return ["*"]
 
     def connection_lost(self, exc: object) -> None:
         """Report the loss to the gateway instead of reconnecting on our back."""

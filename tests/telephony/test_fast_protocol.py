@@ -1,0 +1,169 @@
+"""The gateway's fast AMI reader delivers exactly what panoramisk's own reader delivers.
+
+Every recorded trace is fed, connection by connection, to panoramisk's ``AMIProtocol`` and to
+:class:`FastAMIProtocol`, in chunks of several sizes (one byte at a time included), with the
+trace's own actions pending: the events dispatched (headers, their order, ``content``), the
+answers given to each pending action and the connection losses (``Shutdown``) must be the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from panoramisk.actions import Action
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message
+
+from telephony.adapters.panoramisk_compat import FastAMIProtocol, QuietManager, parse_message
+from tests.telephony.traces import load_timeline, timeline_names
+
+CHUNKS = (1, 7, 61, 1500, 1 << 30)
+LISTS = frozenset(
+    ("status", "queuestatus", "queuesummary", "coreshowchannels", "bridgelist", "listcommands")
+)
+
+
+class _Transport:
+    def write(self, _data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Factory:
+    """What the protocol calls on its manager, recorded."""
+
+    save_stream = None
+    forgetable_actions = ("ping", "login")
+
+    def __init__(self) -> None:
+        self.dispatched: list[list[tuple[str, tuple[str, Any]]]] = []
+        self.lost: list[object] = []
+        self.awaiting_actions: list[Any] = []
+
+    def dispatch(self, message: Message) -> None:
+        self.dispatched.append(list(message._store.items()))
+
+    def connection_lost(self, exc: object) -> None:
+        self.lost.append(type(exc).__name__)
+
+
+def _streams(name: str) -> Iterator[tuple[str, bytes, list[dict[str, str]]]]:
+    """Per connection of a trace: the server's bytes and the client's actions (headers)."""
+    by_conn: dict[str, tuple[bytearray, bytearray]] = {}
+    for line in load_timeline(name):
+        if line.dir not in ("S>C", "C>S"):
+            continue
+        server, client = by_conn.setdefault(line.conn, (bytearray(), bytearray()))
+        (server if line.dir == "S>C" else client).extend(line.data.encode("utf-8"))
+    for conn, (server, client) in by_conn.items():
+        actions = []
+        for block in client.decode().split("\r\n\r\n"):
+            headers = dict(
+                line.split(": ", 1) for line in block.strip().split("\r\n") if ": " in line
+            )
+            if "Action" in headers:
+                actions.append(headers)
+        yield conn, bytes(server), actions
+
+
+def _run(
+    protocol_class: type[AMIProtocol], stream: bytes, actions: list[dict[str, str]], chunk: int
+) -> tuple[Any, ...]:
+    protocol = protocol_class()
+    protocol.connection_made(_Transport())
+    factory = _Factory()
+    protocol.factory = factory
+    pending = []
+    for headers in actions:
+        # As the gateway does, say whether a list follows (panoramisk's guess can raise).
+        listing = headers["Action"].lower() in LISTS
+        action = Action(dict(headers), as_list=listing)
+        pending.append(action)
+        protocol.responses[action.id] = action
+        if action.action_id:
+            protocol.responses[action.action_id] = action
+    for start in range(0, len(stream), chunk):
+        protocol.data_received(stream[start : start + chunk])
+    answers = []
+    for action in pending:
+        if not action.future.done():
+            answers.append(("pending", [list(m._store.items()) for m in action.responses]))
+            continue
+        result = action.future.result()
+        items = result if isinstance(result, list) else [result]
+        answers.append(("done", [list(m._store.items()) for m in items]))
+    return factory.dispatched, answers, factory.lost, list(protocol.queue), protocol.version
+
+
+@pytest.mark.parametrize("name", timeline_names())
+async def test_every_trace_reads_the_same_through_both_readers(name: str) -> None:
+    streams = list(_streams(name))
+    assert streams, f"{name}: no connection recorded"
+    delivered = 0
+    for conn, stream, actions in streams:
+        for chunk in CHUNKS:
+            # The same chunks for both: panoramisk reads the banner only from a chunk's start.
+            reference = _run(AMIProtocol, stream, actions, chunk)
+            delivered += len(reference[0]) + sum(len(items) for _, items in reference[1])
+            assert _run(FastAMIProtocol, stream, actions, chunk) == reference, (
+                f"{name} ({conn}) differs from panoramisk in chunks of {chunk} bytes"
+            )
+    assert delivered > 0, f"{name}: nothing was delivered, so nothing was compared"
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "Event: Newchannel\r\nChannel: PJSIP/1001-00000001\r\nCallerIDNum: 1001",
+        "Response: Success\r\nActionID: a-1\r\nMessage: Added interface to queue",
+        # repeated headers become a list in panoramisk
+        "Event: OriginateResponse\r\nVariable: A=1\r\nVariable: B=2\r\nResponse: Success",
+        # a header differing only in case: the later one wins, in the first one's place
+        "Event: VarSet\r\nVariable: X\r\nvariable: Y\r\nValue: 1",
+        # a header named Content collides with the body's key
+        "Event: UserEvent\r\nContent: something",
+        # Result is unquoted and stripped (AGI)
+        "Event: AsyncAGIExec\r\nResult: 200%20result%3D1%20",
+        # a body after Follows / Fail
+        "Response: Follows\r\nActionID: c-1\r\nline one\nline two\r\n--END COMMAND--",
+        "Response: Fail\r\nActionID: c-2\r\nNo such command",
+        # neither an event nor a response (or only in another case): nothing
+        "Message: hello\r\nPrivilege: call",
+        "event: Lowercase\r\nChannel: x",
+        # lines without ": " are skipped; values may contain ": "
+        "Event: UserEvent\r\ngarbage line\r\nUserEvent: a: b\r\nEmpty: ",
+        "",
+    ],
+)
+def test_a_message_parses_as_panoramisk_parses_it(block: str) -> None:
+    ours = parse_message(block)
+    theirs = Message.from_line(block)
+    if theirs is None:
+        assert ours is None
+        return
+    assert ours is not None
+    assert list(ours._store.items()) == list(theirs._store.items())
+    assert ours.manager is None
+    assert (ours.id, ours.action_id, ours.success) == (theirs.id, theirs.action_id, theirs.success)
+
+
+def test_the_catch_all_dispatch_calls_the_callback_once_per_event() -> None:
+    seen: list[tuple[object, str]] = []
+    manager = QuietManager(lambda _exc: None)
+    manager.register_event("*", lambda m, e: seen.append((m, e.event)))
+    event = parse_message("Event: Hangup\r\nChannel: PJSIP/1001-00000001")
+    assert event is not None
+    assert manager.dispatch(event) == ["*"]
+    assert seen == [(manager, "Hangup")]
+    assert event.manager is manager
+    # With any other pattern registered, panoramisk's own matching applies.
+    manager.register_event("Newchannel", lambda m, e: seen.append((m, "pattern")))
+    assert manager.dispatch(event) == ["*"]
+    newchannel = parse_message("Event: Newchannel\r\nChannel: PJSIP/1001-00000002")
+    assert newchannel is not None
+    assert sorted(manager.dispatch(newchannel)) == ["*", "Newchannel"]
+    assert seen[-2:] == [(manager, "Newchannel"), (manager, "pattern")]
