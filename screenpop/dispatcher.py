@@ -62,10 +62,15 @@ class PopDispatcher:
         self._send = send
         # user id -> call id -> the pop last sent
         self._active: dict[int, dict[str, dict[str, Any]]] = {}
+        # the calls with a pop in ``_active`` (for any user)
+        self._open_calls: set[str] = set()
         self._slots = asyncio.Semaphore(max(1, concurrency))
         # "call:<id>" / "agent:<pbx>:<id>" -> the task handling its latest event (the next waits)
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # events taken in hand, and events passed over because they concern no pop or console
+        self.handled = 0
+        self.skipped = 0
 
     async def snapshot_for(self, principal: Principal) -> list[dict[str, Any]]:
         """The pops of the user's calls in progress (a reconnecting console's snapshot)."""
@@ -121,6 +126,10 @@ class PopDispatcher:
                         continue
                     except SubscriptionClosed:
                         break
+                    if not self._concerns_anyone(event):
+                        self.skipped += 1  # most calls of a busy PBX: no pop, no task, no slot
+                        continue
+                    self.handled += 1
                     await self._slots.acquire()
                     self._spawn(event)
             # The bus closed: let the events in hand finish.
@@ -129,6 +138,16 @@ class PopDispatcher:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _concerns_anyone(self, event: Event) -> bool:
+        """False for an event that can change no pop and tell no console anything: the ringing
+        or state change of a phone that is no user's, the answer or end of a call that nobody
+        has a pop of (none open, none being built)."""
+        if isinstance(event, CallRinging | AgentStateChanged):
+            return agent_user_id(event.agent_id) is not None
+        if isinstance(event, CallAnswered | CallEnded):
+            return event.call_id in self._open_calls or f"call:{event.call_id}" in self._tails
+        return True
 
     def _spawn(self, event: Event) -> None:
         """Handle ``event`` in a task of its own, after the earlier events it must follow."""
@@ -188,6 +207,7 @@ class PopDispatcher:
             )
             for calls in self._active.values():
                 calls.pop(event.call_id, None)
+            self._open_calls.discard(event.call_id)
 
     async def _ringing(self, event: CallRinging) -> None:
         uid = agent_user_id(event.agent_id)
@@ -211,6 +231,7 @@ class PopDispatcher:
         }
         pop = await self._builder.build(principal, call)
         self._active.setdefault(uid, {})[event.call_id] = pop
+        self._open_calls.add(event.call_id)
         await self._send((uid,), pop)
         log.debug("screen pop of call %s to user %s", event.call_id, uid)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -236,6 +237,67 @@ async def test_a_slow_pop_delays_neither_other_calls_nor_overtakes_its_own_updat
         ("call_update", "1.1"),
     ]
     assert sent[2][1]["state"] == "answered"
+    task.cancel()
+    await asyncio.wait([task])
+    await bus.close()
+
+
+async def test_events_of_calls_nobody_has_a_pop_of_are_passed_over() -> None:
+    bus = SubscribedBus()
+    sent: list[tuple[tuple[int, ...], dict[str, Any]]] = []
+    arrived = asyncio.Condition()
+
+    async def send(users: tuple[int, ...], message: dict[str, Any]) -> None:
+        async with arrived:
+            sent.append((users, message))
+            arrived.notify_all()
+
+    async def principal(uid: int) -> Principal:
+        return Principal(user_id=uid, username=f"u{uid}", roles=frozenset({Role.AGENT}))
+
+    def ended(call_id: str, agent: str | None) -> CallEnded:
+        now = datetime.now(UTC)
+        return CallEnded(
+            pbx="main",
+            call_id=call_id,
+            direction=CallDirection.INBOUND,
+            agent_id=agent,
+            outcome=CallOutcome.ANSWERED,
+            started_at=now,
+            ended_at=now,
+        )
+
+    dispatcher = PopDispatcher(bus, GatedBuilder(), principal, send)  # type: ignore[arg-type]
+    task = asyncio.create_task(dispatcher.run())
+    async with asyncio.timeout(5):
+        await bus.subscribed.wait()
+    # A phone that is no user's rings, is answered and ends: nothing to do for anyone.
+    background = ringing(7, "+302101234567", "9.9")
+    await bus.publish(dataclasses.replace(background, agent_id="PJSIP/trunk-peer"))
+    await bus.publish(
+        CallAnswered(pbx="main", call_id="9.9", direction=CallDirection.INBOUND, agent_id=None)
+    )
+    await bus.publish(ended("9.9", None))
+    # Agent 7's call: its pop, then its end (published at once, while the pop may be in hand).
+    await bus.publish(ringing(7, "+302101234568", "1.1"))
+    await bus.publish(ended("1.1", "7"))
+    async with asyncio.timeout(5), arrived:
+        await arrived.wait_for(lambda: len(sent) >= 2)
+    assert [(users, m["type"]) for users, m in sent] == [
+        ((7,), "screen_pop"),
+        ((7,), "call_update"),
+    ]
+    assert sent[1][1]["state"] == "ended"
+    assert (dispatcher.skipped, dispatcher.handled) == (3, 2)
+    # The ended call is forgotten: a late answer of it concerns nobody any more.
+    await bus.publish(
+        CallAnswered(pbx="main", call_id="1.1", direction=CallDirection.INBOUND, agent_id="7")
+    )
+    await bus.publish(ringing(8, "+302101234569", "2.2"))
+    async with asyncio.timeout(5), arrived:
+        await arrived.wait_for(lambda: len(sent) >= 3)
+    assert (dispatcher.skipped, dispatcher.handled) == (4, 3)
+    assert await dispatcher.snapshot_for(await principal(7)) == []
     task.cancel()
     await asyncio.wait([task])
     await bus.close()
