@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
@@ -308,12 +309,13 @@ async def test_principals_are_kept_only_for_their_ttl() -> None:
     active = {1: True}
     loads: list[int] = []
 
-    async def load(uid: int) -> Principal | None:
+    async def load(uid: int) -> tuple[Principal | None, None]:
         loads.append(uid)
         if not active.get(uid):
-            return None  # missing or deactivated
-        return Principal(user_id=uid, username=f"u{uid}", roles=frozenset({Role.AGENT}))
+            return None, None  # missing or deactivated
+        return Principal(user_id=uid, username=f"u{uid}", roles=frozenset({Role.AGENT})), None
 
+    # No access_epoch (as while it cannot be read): the TTL rule.
     cache = PrincipalCache(load, ttl_s=5.0, clock=lambda: now[0])
     first = await cache.get(1)
     assert first is not None
@@ -334,6 +336,69 @@ async def test_principals_are_kept_only_for_their_ttl() -> None:
     cache.forget(1)
     assert await cache.get(1) is not None
     assert loads == [1, 1, 1, 1, 1]
+
+
+async def test_principals_are_kept_while_the_access_epoch_stands() -> None:
+    now = [100.0]
+    epoch = [7]
+    roles = {1: frozenset({Role.AGENT})}
+    readable = [True]
+
+    async def load(uid: int) -> tuple[Principal | None, int]:
+        if uid not in roles:
+            return None, epoch[0]
+        return Principal(user_id=uid, username=f"u{uid}", roles=roles[uid]), epoch[0]
+
+    async def read_epoch() -> int:
+        if not readable[0]:
+            raise ConnectionError("database unreachable")
+        return epoch[0]
+
+    cache = PrincipalCache(load, read_epoch=read_epoch, ttl_s=5.0, clock=lambda: now[0])
+    await cache.refresh()
+    first = await cache.get(1)
+    assert first is not None
+    # Long past the TTL, the count has not moved: no read.
+    for _ in range(5):
+        now[0] += 4.0
+        await cache.refresh()
+        assert await cache.get(1) is first
+    assert cache.loads == 1
+    # A role change moves the count: the next pop after the watcher saw it reads again.
+    roles[1] = frozenset({Role.SUPERVISOR})
+    epoch[0] += 1
+    assert await cache.get(1) is first  # the watcher has not read the count yet
+    await cache.refresh()
+    second = await cache.get(1)
+    assert second is not None
+    assert second.roles == {Role.SUPERVISOR}
+    assert cache.loads == 2
+    # A principal read at a newer count than the watcher's last read counts that read too.
+    epoch[0] += 1
+    cache.forget(1)
+    third = await cache.get(1)
+    assert await cache.get(1) is third
+    assert cache.loads == 3
+    # A deactivated (or missing) user: nothing kept.
+    del roles[1]
+    epoch[0] += 1
+    await cache.refresh()
+    assert await cache.get(1) is None
+    assert await cache.get(1) is None
+    assert cache.loads == 5
+    # The count cannot be read: principals are served only ttl_s after their read.
+    roles[1] = frozenset({Role.AGENT})
+    fourth = await cache.get(1)
+    assert fourth is not None
+    readable[0] = False
+    with contextlib.suppress(ConnectionError):
+        await cache.refresh()
+    now[0] += 4.9
+    assert await cache.get(1) is fourth
+    now[0] += 0.2
+    fifth = await cache.get(1)  # read again (and its count with it)
+    assert fifth is not fourth
+    assert cache.loads == 7
 
 
 async def test_the_pop_agrees_with_the_crm_views(client: TestClient[Any, Any]) -> None:

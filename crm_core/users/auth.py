@@ -6,11 +6,22 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, delete, literal, select, union_all
+from sqlalchemy import (
+    String,
+    bindparam,
+    cast,
+    column,
+    delete,
+    literal,
+    select,
+    table,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from crm_core.db import session_scope, utcnow
@@ -101,6 +112,12 @@ def _principal_rows() -> Any:
 
 
 _PRINCIPAL_ROWS = _principal_rows()
+# The same rows and, as ``e``, the access_epoch count (migrations 0009/0010) of the same snapshot.
+_ACCESS_EPOCH = table("access_epoch", column("id"), column("n"))
+_PRINCIPAL_ROWS_EPOCH = union_all(
+    *_PRINCIPAL_ROWS.selects,
+    select(literal("e"), cast(_ACCESS_EPOCH.c.n, String)).where(_ACCESS_EPOCH.c.id == 1),
+)
 
 
 async def load_principal(
@@ -109,11 +126,27 @@ async def load_principal(
     """The principal of an active user read in one round trip (``None``: missing or inactive),
     as :func:`principal_for` builds it from a loaded :class:`User`; for hot paths such as the
     screen pop that need a user's roles without a session."""
+    rows = (await conn.execute(_PRINCIPAL_ROWS, {"user_id": user_id})).all()
+    return _principal_of(user_id, rows, auth_method)
+
+
+async def load_principal_at_epoch(
+    conn: AsyncConnection, user_id: int
+) -> tuple[Principal | None, int]:
+    """:func:`load_principal` and the ``access_epoch`` count read in the same statement: a
+    principal kept since is still right while the count has not moved (it moves on every change
+    of the user's name, language, active flag, roles and teams)."""
+    rows = (await conn.execute(_PRINCIPAL_ROWS_EPOCH, {"user_id": user_id})).all()
+    epoch = next(int(value) for kind, value in rows if kind == "e")
+    return _principal_of(user_id, [r for r in rows if r[0] != "e"], "internal"), epoch
+
+
+def _principal_of(user_id: int, rows: Sequence[Any], auth_method: str) -> Principal | None:
     username: str | None = None
     language = "en"
     roles: set[Role] = set()
     teams: set[int] = set()
-    for kind, value in (await conn.execute(_PRINCIPAL_ROWS, {"user_id": user_id})).all():
+    for kind, value in rows:
         if kind == "u":
             username = value
         elif kind == "l":

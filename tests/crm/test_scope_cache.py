@@ -16,7 +16,7 @@ from crm_core.crm import repository as repo
 from crm_core.crm.phones import normalise
 from crm_core.crm.scope_cache import ScopeCache
 from crm_core.db import autocommit_engine, hot_read
-from crm_core.users.auth import load_principal
+from crm_core.users.auth import load_principal, load_principal_at_epoch
 from tests.conftest import AppMaker
 from tests.crm.helpers import PHONES, AccessWorld, access_world
 
@@ -168,3 +168,51 @@ async def test_writes_to_the_scope_tables_move_the_count(client: TestClient[Any,
             moved = (await conn.execute(text("SELECT n FROM access_epoch"))).scalar_one()
             assert moved > count, sql
             count = moved
+
+
+async def test_what_a_principal_reads_from_users_moves_the_count(
+    client: TestClient[Any, Any],
+) -> None:
+    """A user's name, language and active flag (what a principal holds besides roles and teams)
+    move ``access_epoch``, as deleting a user does; a sign-in, a password or a display name
+    does not (or every sign-in would throw the cached scopes and principals away)."""
+    w = await access_world(client)
+    engine = autocommit_engine(client.app[SESSIONS])
+    agent1 = w.users["agent1"]
+    now = datetime.now(UTC)
+    moving = [
+        ("UPDATE users SET language = 'el' WHERE id = :u", {"u": agent1}),
+        ("UPDATE users SET is_active = false WHERE id = :u", {"u": agent1}),
+        ("UPDATE users SET username = 'agent1-renamed' WHERE id = :u", {"u": agent1}),
+    ]
+    still = [
+        ("UPDATE users SET last_login_at = :t WHERE id = :u", {"u": agent1, "t": now}),
+        (
+            "UPDATE users SET display_name = 'A. Gent', updated_at = :t WHERE id = :u",
+            {"u": agent1, "t": now},
+        ),
+        (
+            "UPDATE users SET password_hash = 'x', password_changed_at = :t WHERE id = :u",
+            {"u": agent1, "t": now},
+        ),
+    ]
+    async with engine.connect() as conn:
+
+        async def count() -> int:
+            return int((await conn.execute(text("SELECT n FROM access_epoch"))).scalar_one())
+
+        before = await count()
+        for sql, params in still:
+            await conn.execute(text(sql), params)
+            assert await count() == before, sql
+        for sql, params in moving:
+            await conn.execute(text(sql), params)
+            moved = await count()
+            assert moved > before, sql
+            before = moved
+        await conn.execute(text("DELETE FROM user_roles WHERE user_id = :u"), {"u": agent1})
+        before = await count()
+        await conn.execute(text("DELETE FROM users WHERE id = :u"), {"u": agent1})
+        assert await count() > before
+        principal, epoch = await load_principal_at_epoch(conn, agent1)
+        assert (principal, epoch) == (None, await count())
