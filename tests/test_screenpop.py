@@ -25,7 +25,7 @@ from telephony.models import CallDirection, CallOutcome
 from tests.conftest import add_user, login
 from tests.crm.helpers import Api, born_today, seed_debtor
 from tests.dialer.helpers import recv, ringing
-from web.screenpop_wiring import PrincipalCache
+from web.screenpop_wiring import PRINCIPALS, PrincipalCache
 
 
 async def _crm(client: TestClient[Any, Any]) -> dict[str, int]:
@@ -42,12 +42,18 @@ async def test_agent_console_gets_the_pop_then_updates(client: TestClient[Any, A
     agent = await add_user(client, "agent1", "agent")
     other = await add_user(client, "agent2", "agent")
     await login(client, "agent1")
+    principals = client.app[PRINCIPALS]
     async with client.ws_connect("/ws") as ws:
         await recv(ws, "hello")
+        await ws.send_json({"type": "ping", "id": 1})
+        await recv(ws, "pong")  # commands are read once the snapshot has been sent
+        # The console's connection read agent1's principal ahead of its first pop.
+        assert principals.loads == 1
         bus = client.app[BUS]
         await bus.publish(ringing(other.id, "+302101234567", "999.9"))  # not for agent1
         await bus.publish(ringing(agent.id, "00302101234567"))
         pop = await recv(ws, "screen_pop")
+        assert principals.loads == 2  # agent2's, for the other call; agent1's was ready
         assert pop["call"]["id"] == "500.1"
         assert pop["call"]["customer_number"] == "+302101234567"
         contact = pop["contact"]

@@ -169,7 +169,19 @@ async def screenpop_ctx(app: web.Application) -> AsyncIterator[None]:
     dispatcher = PopDispatcher(app[BUS], builder, principals.get, send_here)
     app[POPS] = dispatcher
     app[PRINCIPALS] = principals
-    hub.snapshot(dispatcher.snapshot_for)
+
+    async def snapshot(principal: Principal) -> list[dict[str, Any]]:
+        # A console that connects is about to get pops: read its user's principal now, so that
+        # the first pop does not wait for that read (a failure only means the pop reads it).
+        try:
+            await principals.get(principal.user_id)
+        except Exception as err:
+            log.warning(
+                "screen pop: principal of user %s not read ahead: %s", principal.user_id, err
+            )
+        return await dispatcher.snapshot_for(principal)
+
+    hub.snapshot(snapshot)
     app[SUPERVISOR].start("screen-pop-principals", principals.watch)
     app[SUPERVISOR].start("screen-pop", dispatcher.run)
     yield
