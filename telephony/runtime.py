@@ -8,10 +8,11 @@ stored (database down) is kept and retried until it is.
 
 Finished calls are stored off the event path: ``CallEnded`` goes to a queue that a writer task
 empties in order, storing each call and then publishing its ``CallEnded`` (so a follower of that
-event still finds the record, as before). Events of the same call or agent that come after it
-(the agent's wrap-up) join the same queue, so they are still published after it; the others —
-another agent's call ringing — are published at once and do not wait for the database. When the
-event loop task (or the retry task) stops, the queue is drained first.
+event still finds the record, as before); the calls queued one after the other are stored
+together (one statement on PostgreSQL), one by one if that fails. Events of the same call or
+agent that come after it (the agent's wrap-up) join the same queue, so they are still published
+after it; the others — another agent's call ringing — are published at once and do not wait for
+the database. When the event loop task (or the retry task) stops, the queue is drained first.
 
 In a process that does not lead the PBX (a follower), :meth:`PbxRuntime.run_mirror` keeps the
 bus mirror that the API answers from, and seeds it with the leader's snapshot when it starts,
@@ -25,6 +26,7 @@ import contextlib
 import dataclasses
 import logging
 import secrets
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -64,6 +66,8 @@ __all__ = ["LiveAgentDirectory", "MirrorSeed", "PbxRuntime", "RuntimeGateway", "
 
 log = logging.getLogger(__name__)
 RETRY_INTERVAL = 5.0
+# The most finished calls the writer stores together (one statement on PostgreSQL).
+CALL_BATCH_MAX = 100
 # On stop, how long the queued call records may take to store (the supervisor waits 10 s).
 DRAIN_TIMEOUT_S = 8.0
 # A follower's mirror and the leader's snapshot: an ask that the leader refused (e.g. it has not
@@ -457,24 +461,67 @@ class PbxRuntime:
             )
 
     async def _write_calls(self) -> None:
-        """Store each queued call (a failure is kept for the retries), then publish its end;
-        publish the events queued behind it, in order."""
+        """Store the queued calls (a failure is kept for the retries), then publish their ends;
+        publish the events queued behind them, in order."""
         while True:
-            event = await self._to_store.get()
+            taken = deque(await self._take())
             try:
-                if isinstance(event, CallEnded):
-                    await self._save(event)
-                await self._bus.publish(event)
-            except Exception:
-                log.exception("PBX %s: %s not published", self.name, event.event_name)
+                ended = [e for e in taken if isinstance(e, CallEnded)]
+                if ended:
+                    await self._save_batch(ended)
+                while taken:
+                    event = taken.popleft()
+                    try:
+                        await self._bus.publish(event)
+                    except Exception:
+                        log.exception("PBX %s: %s not published", self.name, event.event_name)
+                    finally:
+                        self._written(event)
             finally:
-                for key in _order_keys(event):
-                    left = self._held[key] - 1
-                    if left:
-                        self._held[key] = left
-                    else:
-                        del self._held[key]
-                self._to_store.task_done()
+                # Only when cancelled before publishing them: they count as done for flush().
+                for event in taken:
+                    self._written(event)
+
+    async def _take(self) -> list[Event]:
+        """The next queued event; after a finished call, the calls that follow it right now
+        (up to CALL_BATCH_MAX), and the first other event after them if any (it is taken too,
+        and published after them)."""
+        taken = [await self._to_store.get()]
+        if isinstance(taken[0], CallEnded):
+            while len(taken) < CALL_BATCH_MAX and not self._to_store.empty():
+                event = self._to_store.get_nowait()
+                taken.append(event)
+                if not isinstance(event, CallEnded):
+                    break
+        return taken
+
+    async def _save_batch(self, events: list[CallEnded]) -> None:
+        """Store the calls together; if that fails, one by one, so that one bad record keeps
+        no other from being stored (a failed one is kept for the retries)."""
+        if len(events) > 1:
+            try:
+                await self.store.save_many(events)
+            except Exception:
+                log.warning(
+                    "PBX %s: %d call records not stored together; storing them one by one",
+                    self.name,
+                    len(events),
+                    exc_info=True,
+                )
+            else:
+                return
+        for event in events:
+            await self._save(event)
+
+    def _written(self, event: Event) -> None:
+        """Account for a queued event that has been through the writer."""
+        for key in _order_keys(event):
+            left = self._held[key] - 1
+            if left:
+                self._held[key] = left
+            else:
+                del self._held[key]
+        self._to_store.task_done()
 
     async def flush(self) -> None:
         """Wait until every call queued so far has been through one store attempt."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -240,12 +240,12 @@ class FlakyStore(CallStore):
         self.failures = failures
         self.saved: list[str] = []
 
-    async def save(self, event: CallEnded) -> bool:
+    async def save_many(self, events: Sequence[CallEnded]) -> list[bool]:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("database is down")
-        self.saved.append(event.call_id)
-        return True
+        self.saved.extend(event.call_id for event in events)
+        return [True] * len(events)
 
 
 async def test_resync_closes_calls_that_ended_while_disconnected(
@@ -362,9 +362,12 @@ class GatedStore:
         self.saved: list[str] = []
 
     async def save(self, event: CallEnded) -> bool:
+        return (await self.save_many([event]))[0]
+
+    async def save_many(self, events: Sequence[CallEnded]) -> list[bool]:
         await self.gate.wait()
-        self.saved.append(event.call_id)
-        return True
+        self.saved.extend(event.call_id for event in events)
+        return [True] * len(events)
 
 
 def _ended(call_id: str) -> CallEnded:
