@@ -4,13 +4,17 @@ The caller is found with one indexed query on the E.164 column, inside the agent
 The snapshot applies the CRM's field masking for that agent: without ``crm.balances`` the balance
 due and the last invoice are withheld (``masked`` names them).
 
-A pop costs two statements on an autocommit connection (:func:`crm_core.db.hot_read`: no
-session, no ``BEGIN``/``ROLLBACK``, no pre-ping): the lookup, then **one** statement reading the
-record's columns and, as JSON built by the database, everything the pop shows of it — phones,
-categories, employer, last invoice, balance per currency, open tickets, last activity and the
-typed dates its celebrations are computed from. Each of those was a statement of its own, and on
-a busy two-core machine every statement costs a round trip and a turn of the event loop. The
-statements are built once per kind of record, database dialect and masking (bind parameters).
+A pop is read on an autocommit connection (:func:`crm_core.db.hot_read`: no session, no
+``BEGIN``/``ROLLBACK``, no pre-ping) with the lookup and **one** statement reading the record's
+columns and, as JSON built by the database, everything the pop shows of it — phones, categories,
+employer, last invoice, balance per currency, open tickets, last activity and the typed dates
+its celebrations are computed from. On PostgreSQL the two are **one** statement
+(:func:`_with_lookup`: the lookup as a CTE, the sole candidate's details joined to its row), so
+a known caller's pop is one round trip; if the agent's scope changed since it was cached (the
+lookup's ``access_epoch`` row shows it), the pop is read again the two-statement way, which reads
+the scope again. On a busy two-core machine every statement costs a round trip and a turn of the
+event loop. The statements are built once per kind of record, database dialect and masking, and
+compiled once (fixed SQL text, bind parameters only).
 
 A record found by the number's lookup is not scoped a second time (the lookup applied the agent's
 scope a moment before); a contact an agent chose is.
@@ -19,6 +23,7 @@ scope a moment before); a contact an agent chose is.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -30,15 +35,19 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    distinct,
     func,
+    literal,
     literal_column,
     or_,
     select,
+    tuple_,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from crm_core.crm import repository as repo
 from crm_core.crm.celebrations import business_day, collect_celebrations
@@ -147,7 +156,10 @@ def _details(is_person: bool, dialect: str, finance: bool) -> Any:
         ),
         "tickets": d.rows(
             select(Ticket.id, Ticket.subject, Ticket.status, Ticket.priority, Ticket.created_at)
-            .where(ticket_owner == _ID, Ticket.status.in_(OPEN_TICKETS))
+            .where(
+                ticket_owner == _ID,
+                Ticket.status.in_([literal(s, Ticket.status.type) for s in OPEN_TICKETS]),
+            )
             .order_by(Ticket.created_at.desc(), Ticket.id.desc())
             .limit(5),
             [("created_at", True), ("id", True)],
@@ -255,6 +267,39 @@ def _details(is_person: bool, dialect: str, finance: bool) -> Any:
     return select(*own, *(c.label(k) for k, c in columns.items())).where(model.id == _ID)
 
 
+def _with_lookup(lookup: Any, finance: bool) -> Any:
+    """PostgreSQL: the caller-ID lookup (``lookup``, a statement of
+    :func:`crm_core.crm.repository.lookup_plan`) and, when it finds exactly one record, that
+    record's details (:func:`_details`), in **one** statement: the lookup's rows, the details
+    of the sole candidate joined to its row, columns prefixed ``p_`` (person) or ``c_``
+    (company). The details read the candidate's id from the lookup's rows instead of ``:id``."""
+    found = lookup.cte("found")
+    candidates = (
+        select(func.count(distinct(tuple_(found.c.type, found.c.id))))
+        .where(found.c.type != "epoch")
+        .scalar_subquery()
+    )
+    columns: list[Any] = list(found.c)
+    joined: Any = found
+    for kind, prefix in (("person", "p_"), ("company", "c_")):
+        sole = (
+            select(found.c.id)
+            .where(found.c.type == kind, candidates == 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        details = _details(kind == "person", "postgresql", finance)
+        details = visitors.replacement_traverse(details, {}, partial(_replace_id, sole))
+        sub = details.subquery(prefix.rstrip("_"))
+        joined = joined.outerjoin(sub, and_(found.c.type == kind, found.c.id == sub.c.id))
+        columns += [column.label(prefix + column.name) for column in sub.c]
+    return select(*columns).select_from(joined)
+
+
+def _replace_id(sole: Any, element: Any, **_kw: Any) -> Any:
+    return sole if isinstance(element, BindParameter) and element.key == _ID.key else None
+
+
 class _Dated(NamedTuple):
     """A typed date of the person, from the pop's JSON (see :func:`collect_celebrations`)."""
 
@@ -263,6 +308,13 @@ class _Dated(NamedTuple):
     date: date
     type: str
     label: str
+
+
+class _Row:
+    """A details row given as a mapping, read by attribute as a database row is."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
 
 
 def _when(value: str | None) -> str | None:
@@ -291,6 +343,7 @@ class PopBuilder:
         self._region = region
         self._timezone = timezone
         self._statements: dict[tuple[bool, str, bool], Select[Any]] = {}
+        self._combined: dict[tuple[int, bool], Any] = {}
 
     def customer_number(
         self, direction: str, caller_id: str | None, called: str | None
@@ -330,6 +383,10 @@ class PopBuilder:
                 found = [repo.Candidate(kind, record_id, name, "")]
             else:
                 assert e164 is not None
+                if conn.dialect.name == "postgresql" and await self._in_one(
+                    conn, principal, e164, pop
+                ):
+                    return
                 found = await repo.lookup_phone(conn, self._policies, principal, e164)
             pop["candidates"] = []
             if len(found) == 1:
@@ -345,6 +402,44 @@ class PopBuilder:
 
         await hot_read(self._sessions, read)
         return pop
+
+    async def _in_one(
+        self, conn: AsyncConnection, principal: Principal, e164: str, pop: dict[str, Any]
+    ) -> bool:
+        """PostgreSQL: fill ``pop`` from one statement, the lookup and the sole candidate's
+        details together (:func:`_with_lookup`); False when the lookup must be asked on its
+        own (another policy governs the records, or the agent's scope changed meanwhile)."""
+        plan = await repo.lookup_plan(conn, self._policies, principal, e164)
+        if plan is None:
+            return False
+        finance = principal.has(CRM_BALANCES)
+        key = (id(plan.statement), finance)
+        stmt = self._combined.get(key)
+        if stmt is None:
+            stmt = self._combined[key] = _with_lookup(plan.statement, finance)
+        today = business_day(datetime.now(UTC), self._timezone)
+        sql, args = repo.driver_statement(stmt, conn, {**plan.params, "today": today})
+        rows = (await conn.exec_driver_sql(sql, args)).all()
+        found = repo.accept_lookup(plan, rows)
+        if found is None:
+            return False
+        pop["candidates"] = []
+        if len(found) != 1:
+            pop["candidates"] = [
+                {"kind": c.type, "id": c.id, "name": c.display_name, "phone_kind": c.phone_kind}
+                for c in found
+            ]
+            return True
+        cand = found[0]
+        prefix = "p_" if cand.type == "person" else "c_"
+        row = next((r for r in rows if r.type == cand.type and r.id == cand.id), None)
+        if row is None or row._mapping[prefix + "id"] is None:
+            return False  # (the record went away between the lookup's rows and its details)
+        # (JSON columns arrive decoded: SQLAlchemy gives asyncpg a json codec per connection.)
+        details = _Row({k[2:]: v for k, v in row._mapping.items() if k.startswith(prefix)})
+        pop["contact"] = self._snapshot(details, cand, not finance, today)
+        pop["masked"] = [] if finance else ["balance_due", "last_invoice"]
+        return True
 
     async def _contact(
         self, conn: AsyncConnection, principal: Principal, cand: repo.Candidate, *, scoped: bool
@@ -363,6 +458,13 @@ class PopBuilder:
         row = (await conn.execute(stmt, {"id": cand.id, "today": today})).first()
         if row is None:
             raise NotFound(f"{cand.type} {cand.id} not found")
+        return self._snapshot(row, cand, masked, today), masked
+
+    def _snapshot(
+        self, row: Any, cand: repo.Candidate, masked: bool, today: date
+    ) -> dict[str, Any]:
+        """The pop's contact from a row of :func:`_details`."""
+        is_person = cand.type == "person"
         activity = row.activity
         contact = {
             "id": row.id,
@@ -410,7 +512,7 @@ class PopBuilder:
                         "open_invoices": int(b["open"]),
                     }
                 )
-        return contact, masked
+        return contact
 
     @staticmethod
     def _celebrations(row: Any, today: date) -> list[dict[str, Any]]:

@@ -329,7 +329,9 @@ def balances_by_currency(company: bool, record_id: Any, today: Any) -> Select[An
         .where(
             inv_owner == record_id,
             Invoice.kind == InvoiceKind.INVOICE.value,
-            Invoice.status.in_(OWED_STATUSES),
+            # One bind per value (no list parameter expanded per execution): the statement
+            # compiles to a fixed SQL text, which the screen pop runs as it is.
+            Invoice.status.in_([literal(s, Invoice.status.type) for s in OWED_STATUSES]),
         )
         .subquery()
     )

@@ -63,11 +63,15 @@ __all__ = [
     "DEFAULT_INACTIVE_DAYS",
     "PERSON_LIST",
     "Candidate",
+    "LookupPlan",
+    "accept_lookup",
+    "driver_statement",
     "filtered_records",
     "get_visible",
     "lifecycle_of",
     "list_spec",
     "lookup_phone",
+    "lookup_plan",
     "page_records",
     "record_policies",
     "time_filter",
@@ -451,6 +455,56 @@ async def lookup_phone(
     return _candidates(rows)
 
 
+class LookupPlan(NamedTuple):
+    """The caller-ID lookup of one principal as a statement to run — alone or inside a larger
+    one (the screen pop's) — with its parameters and what its rows must show to be trusted."""
+
+    statement: Any  # select type, id, a, b, kind (and, with ``epoch``, one 'epoch' row)
+    params: dict[str, Any]
+    epoch: int | None  # the access_epoch the cached scope was read at; None: nothing to check
+    principal: Principal
+    conn: AsyncConnection
+
+
+async def lookup_plan(
+    conn: AsyncConnection, policies: PolicyRegistry, principal: Principal, e164: str
+) -> LookupPlan | None:
+    """What :func:`lookup_phone` runs first for ``principal``, for a caller that embeds it in a
+    statement of its own (PostgreSQL form when ``conn`` is PostgreSQL). None when only
+    :func:`lookup_phone` can answer (another policy than the CRM's own governs the records).
+    Check the rows with :func:`accept_lookup`."""
+    if not record_policies(policies):
+        return None
+    if principal.is_admin:
+        return LookupPlan(_LOOKUP_ALL, {"e164": e164}, None, principal, conn)
+    cache = ScopeCache.of(conn)
+    entry = cache.get(principal) or await cache.load(conn, principal)
+    stmt = _LOOKUP_RESOLVED
+    if conn.dialect.name == "postgresql":
+        stmt = _ARRAY_FORMS[id(stmt)]
+    return LookupPlan(stmt, {"e164": e164, **entry.scope.params()}, entry.epoch, principal, conn)
+
+
+def accept_lookup(plan: LookupPlan, rows: Sequence[Any]) -> list[Candidate] | None:
+    """The candidates of ``plan``'s rows; None when the scope changed since it was cached (the
+    rows may be wrong: ask :func:`lookup_phone`, which reads the scope again)."""
+    if plan.epoch is None:
+        return _candidates(rows)
+    if any(r.type == "epoch" and r.id == plan.epoch for r in rows):
+        return _candidates([r for r in rows if r.type != "epoch"])
+    ScopeCache.of(plan.conn).forget(plan.principal)
+    return None
+
+
+def driver_statement(
+    stmt: Any, conn: AsyncConnection, params: dict[str, Any]
+) -> tuple[str, tuple[Any, ...]]:
+    """``stmt`` compiled once for ``conn``'s dialect (cached by identity: build it once) and
+    its positional arguments from ``params``: for ``exec_driver_sql`` on a hot path."""
+    driver = _driver_statement(stmt, conn.dialect)
+    return driver.sql, tuple(params[n] if n in params else driver.fixed[n] for n in driver.names)
+
+
 # The PostgreSQL form of each statement: the same SQL text whatever the principal.
 _ARRAY_FORMS = {id(_LOOKUP_SCOPED): _LOOKUP_ARRAYS, id(_LOOKUP_RESOLVED): _LOOKUP_RESOLVED_ARRAYS}
 
@@ -460,9 +514,8 @@ async def _run_lookup(conn: AsyncConnection, stmt: Any, params: dict[str, Any]) 
         # The hottest read of the platform (every ringing call): its SQL text, compiled once,
         # goes to the driver as it is (asyncpg prepares it once per connection), without
         # SQLAlchemy's per-execution compile-cache lookup and list-parameter expansion.
-        driver = _driver_statement(_ARRAY_FORMS.get(id(stmt), stmt), conn.dialect)
-        args = tuple(params[n] if n in params else driver.fixed[n] for n in driver.names)
-        return (await conn.exec_driver_sql(driver.sql, args)).all()
+        sql, args = driver_statement(_ARRAY_FORMS.get(id(stmt), stmt), conn, params)
+        return (await conn.exec_driver_sql(sql, args)).all()
     return (await conn.execute(stmt, params)).all()
 
 
