@@ -35,13 +35,11 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
-    distinct,
     func,
     literal,
     literal_column,
     or_,
     select,
-    tuple_,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -274,20 +272,17 @@ def _with_lookup(lookup: Any, finance: bool) -> Any:
     of the sole candidate joined to its row, columns prefixed ``p_`` (person) or ``c_``
     (company). The details read the candidate's id from the lookup's rows instead of ``:id``."""
     found = lookup.cte("found")
-    candidates = (
-        select(func.count(distinct(tuple_(found.c.type, found.c.id))))
-        .where(found.c.type != "epoch")
-        .scalar_subquery()
+    records = select(found.c.type, found.c.id).where(found.c.type != "epoch").distinct().cte()
+    # The candidate when there is only one, computed once (the details name it many times).
+    only = (
+        select(records.c.type, records.c.id)
+        .where(select(func.count()).select_from(records).scalar_subquery() == 1)
+        .cte()
     )
     columns: list[Any] = list(found.c)
     joined: Any = found
     for kind, prefix in (("person", "p_"), ("company", "c_")):
-        sole = (
-            select(found.c.id)
-            .where(found.c.type == kind, candidates == 1)
-            .limit(1)
-            .scalar_subquery()
-        )
+        sole = select(only.c.id).where(only.c.type == kind).scalar_subquery()
         details = _details(kind == "person", "postgresql", finance)
         details = visitors.replacement_traverse(details, {}, partial(_replace_id, sole))
         sub = details.subquery(prefix.rstrip("_"))
