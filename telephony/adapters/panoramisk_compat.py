@@ -32,6 +32,7 @@ _END = "\r\n\r\n"
 _HAS_BODY = ("Response: Follows", "Response: Fail")  # panoramisk reads a body after these
 _QUOTED = frozenset(key.lower() for key in Message.quoted_keys)  # unquoted by panoramisk
 _BANNER = "Asterisk Call Manager/"
+_NO_NAME = ("", "")  # what panoramisk's ``event.event`` reads when there is no Event header
 
 
 def parse_message(block: str) -> Message | None:
@@ -173,20 +174,28 @@ class QuietManager(Manager):  # type: ignore[misc]
         self._callback_tasks: set[asyncio.Future[Any]] = set()
 
     def dispatch(self, event: Message) -> list[str]:
-        """panoramisk's dispatch; with only the catch-all ``*`` registered (the gateway), the
-        callbacks are called without matching the event name against each pattern."""
-        patterns = self.patterns
-        if len(patterns) != 1 or patterns[0][0] != "*":
-            matched: list[str] = super().dispatch(event)
+        """panoramisk's dispatch (callbacks of every pattern matching the event's name, in
+        registration order), reading the name straight from the message and matching the
+        catch-all ``*`` without its regular expression."""
+        name = event._store.get("event", _NO_NAME)[1]
+        if name.__class__ is not str:
+            matched: list[str] = super().dispatch(event)  # a repeated Event header
             return matched
         event.manager = self
-        for callback in self.callbacks["*"]:
-            ret = callback(self, event)
-            if ret is not None and (asyncio.iscoroutine(ret) or isinstance(ret, asyncio.Future)):
-                task = asyncio.ensure_future(ret, loop=self.loop)
-                self._callback_tasks.add(task)
-                task.add_done_callback(self._callback_tasks.discard)
-        return ["*"]
+        matches = []
+        for pattern, regexp in self.patterns:
+            if pattern != "*" and regexp.match(name) is None:
+                continue
+            matches.append(pattern)
+            for callback in self.callbacks[pattern]:
+                ret = callback(self, event)
+                if ret is not None and (
+                    asyncio.iscoroutine(ret) or isinstance(ret, asyncio.Future)
+                ):
+                    task = asyncio.ensure_future(ret, loop=self.loop)
+                    self._callback_tasks.add(task)
+                    task.add_done_callback(self._callback_tasks.discard)
+        return matches
 
     def connection_lost(self, exc: object) -> None:
         """Report the loss to the gateway instead of reconnecting on our back."""

@@ -8,10 +8,12 @@ answers given to each pending action and the connection losses (``Shutdown``) mu
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from panoramisk import Manager
 from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
@@ -151,19 +153,43 @@ def test_a_message_parses_as_panoramisk_parses_it(block: str) -> None:
     assert (ours.id, ours.action_id, ours.success) == (theirs.id, theirs.action_id, theirs.success)
 
 
-def test_the_catch_all_dispatch_calls_the_callback_once_per_event() -> None:
-    seen: list[tuple[object, str]] = []
-    manager = QuietManager(lambda _exc: None)
-    manager.register_event("*", lambda m, e: seen.append((m, e.event)))
-    event = parse_message("Event: Hangup\r\nChannel: PJSIP/1001-00000001")
-    assert event is not None
-    assert manager.dispatch(event) == ["*"]
-    assert seen == [(manager, "Hangup")]
-    assert event.manager is manager
-    # With any other pattern registered, panoramisk's own matching applies.
-    manager.register_event("Newchannel", lambda m, e: seen.append((m, "pattern")))
-    assert manager.dispatch(event) == ["*"]
-    newchannel = parse_message("Event: Newchannel\r\nChannel: PJSIP/1001-00000002")
-    assert newchannel is not None
-    assert sorted(manager.dispatch(newchannel)) == ["*", "Newchannel"]
-    assert seen[-2:] == [(manager, "Newchannel"), (manager, "pattern")]
+async def test_dispatch_calls_what_panoramisk_calls_in_the_same_order() -> None:
+    """Our dispatch against panoramisk's own, with the gateway's catch-all, panoramisk's own
+    FullyBooted pattern, a wildcard and a coroutine callback."""
+    managers = [QuietManager(lambda _exc: None), Manager()]
+    calls: list[list[tuple[str, str]]] = [[], []]
+    for manager, seen in zip(managers, calls, strict=True):
+
+        def record(tag: str, seen: list[tuple[str, str]] = seen) -> Any:
+            return lambda _m, e: seen.append((tag, e.event))
+
+        async def later(_m: Any, e: Any, seen: list[tuple[str, str]] = seen) -> None:
+            seen.append(("coroutine", e.event))
+
+        manager.register_event("*", record("all"))
+        manager.register_event("Queue*", record("queue"))
+        manager.register_event("Hangup", record("hangup"))
+        manager.register_event("Hangup", later)
+    blocks = [
+        "Event: Hangup\r\nChannel: PJSIP/1001-00000001",
+        "Event: QueueCallerJoin\r\nQueue: support",
+        "Event: FullyBooted\r\nStatus: Fully Booted",
+        "Event: Hangup\r\nEvent: Hangup\r\nChannel: x",  # repeated: panoramisk's own path
+        "Response: Success\r\nMessage: no event name",
+    ]
+    for block in blocks:
+        answers = []
+        for manager in managers:
+            message = Message.from_line(block) if "Event: Hangup\r\nEvent" in block else None
+            message = message or parse_message(block)
+            assert message is not None
+            try:
+                answers.append(sorted(manager.dispatch(message)))
+            except TypeError as err:  # panoramisk cannot match a list of names
+                answers.append([type(err).__name__])
+            assert message.manager is manager or answers[-1] == ["TypeError"]
+        assert answers[0] == answers[1], block
+    await asyncio.sleep(0)  # the coroutine callbacks run
+    assert calls[0] == calls[1]
+    assert ("coroutine", "Hangup") in calls[0]
+    assert ("queue", "QueueCallerJoin") in calls[0]
