@@ -31,6 +31,7 @@ from telephony.actions import AmiActions
 from telephony.adapters.panoramisk_compat import (
     FastAMIProtocol,
     QuietManager,
+    Unread,
     store_to_message,
     to_ami_message,
 )
@@ -132,6 +133,8 @@ class PanoramiskGateway(AmiActions):
         self._max_buffered = config.queue_size
         self._ignored_events = config.ignored_events
         self._kept_vars = config.kept_variables
+        # What _on_event would drop, recognised by the reader before it is parsed.
+        self._unread = Unread(config.ignored_events, config.kept_variables)
         self._lost = asyncio.Event()
         self._connected = asyncio.Event()
         self._changed = asyncio.Event()
@@ -248,7 +251,11 @@ class PanoramiskGateway(AmiActions):
         self._manager = manager
         async with asyncio.timeout(cfg.connect_timeout):
             connected = loop.create_future()
-            connected.set_result(await loop.create_connection(FastAMIProtocol, cfg.host, cfg.port))
+            connected.set_result(
+                await loop.create_connection(
+                    lambda: FastAMIProtocol(self._unread), cfg.host, cfg.port
+                )
+            )
             manager.connection_made(connected)
             login = manager.authenticated_future
             if login is None:
@@ -301,12 +308,12 @@ class PanoramiskGateway(AmiActions):
     @property
     def received(self) -> int:
         """Events received since start, ignored ones included."""
-        return self._received
+        return self._received + self._unread.count
 
     @property
     def ignored(self) -> int:
         """Events dropped on arrival because the platform never reads them."""
-        return self._ignored
+        return self._ignored + self._unread.count
 
     def _on_event(self, _manager: object, message: Mapping[str, Any]) -> None:
         # Runs for every event: read panoramisk's lower-cased store (key -> (Key, value))

@@ -25,7 +25,14 @@ from panoramisk.message import Message
 
 from telephony.protocol import AmiMessage
 
-__all__ = ["FastAMIProtocol", "QuietManager", "parse_message", "store_to_message", "to_ami_message"]
+__all__ = [
+    "FastAMIProtocol",
+    "QuietManager",
+    "Unread",
+    "parse_message",
+    "store_to_message",
+    "to_ami_message",
+]
 
 _EOL = "\r\n"
 _END = "\r\n\r\n"
@@ -66,8 +73,48 @@ def parse_message(block: str) -> Message | None:
     return message
 
 
+class Unread:
+    """Events that the consumer drops on arrival, recognised from their first line (and a
+    ``VarSet``'s ``Variable``) before anything is parsed, and how many were passed over.
+
+    Only plain events are passed over: one carrying an ``ActionID`` (a list action's items)
+    is always read, since it may answer a pending action. ``events`` must not name an event
+    another callback of the manager needs (panoramisk's own: ``FullyBooted``).
+    """
+
+    def __init__(self, events: frozenset[str], variables: frozenset[str]) -> None:
+        self.events = events
+        self.variables = variables
+        self.count = 0
+
+    def __call__(self, block: str) -> bool:
+        """True (and counted) when ``block`` is a message the consumer would drop."""
+        if not block.startswith("Event: "):
+            return False
+        end = block.find(_EOL)
+        name = block[7:end] if end >= 0 else block[7:]
+        if name == "VarSet":
+            at = block.find("\r\nVariable: ")
+            if at < 0:
+                return False
+            start = at + 12
+            stop = block.find(_EOL, start)
+            if (block[start:stop] if stop >= 0 else block[start:]) in self.variables:
+                return False
+        elif name not in self.events:
+            return False
+        if "\r\nActionID: " in block:
+            return False
+        self.count += 1
+        return True
+
+
 class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]
-    """panoramisk's protocol, reading messages with :func:`parse_message`."""
+    """panoramisk's protocol, reading messages with :func:`parse_message`, passing over those
+    that ``unread`` recognises as dropped by the consumer."""
+
+    def __init__(self, unread: Unread | None = None) -> None:
+        self.unread = unread
 
     def data_received(self, data: bytes) -> None:
         """Split the stream into messages and hand them on exactly as panoramisk does."""
@@ -84,8 +131,12 @@ class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]
             text = queue.popleft() + text
         blocks = text.split(_END)
         queue.append(blocks.pop())
-        for block in blocks:
-            message = parse_message(block.strip())
+        unread = self.unread
+        for raw in blocks:
+            block = raw.strip()
+            if unread is not None and unread(block):
+                continue
+            message = parse_message(block)
             if message is None:
                 continue
             store = message._store

@@ -18,12 +18,26 @@ from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-from telephony.adapters.panoramisk_compat import FastAMIProtocol, QuietManager, parse_message
+from telephony.adapters.ami import IGNORED_EVENTS, AmiConfig
+from telephony.adapters.panoramisk_compat import (
+    FastAMIProtocol,
+    QuietManager,
+    Unread,
+    parse_message,
+)
 from tests.telephony.traces import load_timeline, timeline_names
 
 CHUNKS = (1, 7, 61, 1500, 1 << 30)
 LISTS = frozenset(
-    ("status", "queuestatus", "queuesummary", "coreshowchannels", "bridgelist", "listcommands")
+    (
+        "status",
+        "queuestatus",
+        "queuesummary",
+        "coreshowchannels",
+        "bridgelist",
+        "listcommands",
+        "devicestatelist",
+    )
 )
 
 
@@ -73,9 +87,13 @@ def _streams(name: str) -> Iterator[tuple[str, bytes, list[dict[str, str]]]]:
 
 
 def _run(
-    protocol_class: type[AMIProtocol], stream: bytes, actions: list[dict[str, str]], chunk: int
+    protocol_class: type[AMIProtocol],
+    stream: bytes,
+    actions: list[dict[str, str]],
+    chunk: int,
+    unread: Unread | None = None,
 ) -> tuple[Any, ...]:
-    protocol = protocol_class()
+    protocol = protocol_class() if unread is None else protocol_class(unread)
     protocol.connection_made(_Transport())
     factory = _Factory()
     protocol.factory = factory
@@ -115,6 +133,34 @@ async def test_every_trace_reads_the_same_through_both_readers(name: str) -> Non
                 f"{name} ({conn}) differs from panoramisk in chunks of {chunk} bytes"
             )
     assert delivered > 0, f"{name}: nothing was delivered, so nothing was compared"
+
+
+def _dropped_by_the_gateway(store: list[tuple[str, tuple[str, Any]]]) -> bool:
+    """What ``PanoramiskGateway._on_event`` drops on arrival (its default configuration)."""
+    fields = dict(store)
+    name = fields.get("event", ("", ""))[1]
+    if name == "VarSet":
+        return fields.get("variable", ("", ""))[1] not in AmiConfig.kept_variables
+    return name in IGNORED_EVENTS
+
+
+@pytest.mark.parametrize("name", timeline_names())
+async def test_events_the_gateway_drops_are_passed_over_unparsed_and_counted(name: str) -> None:
+    passed_over = 0
+    for _conn, stream, actions in _streams(name):
+        for chunk in (7, 1 << 30):
+            reference = _run(AMIProtocol, stream, actions, chunk)
+            unread = Unread(IGNORED_EVENTS, AmiConfig.kept_variables)
+            ours = _run(FastAMIProtocol, stream, actions, chunk, unread)
+            # Everything the gateway keeps arrives exactly as before, answers included...
+            kept = [m for m in reference[0] if not _dropped_by_the_gateway(m)]
+            assert [m for m in ours[0] if not _dropped_by_the_gateway(m)] == kept
+            assert ours[1:] == reference[1:]
+            # ...and what is missing is only what the gateway drops, each counted once.
+            assert len(reference[0]) - len(ours[0]) == unread.count
+            passed_over += unread.count
+    if name.startswith("06"):
+        assert passed_over > 0  # the burst has plenty (Newexten, VarSet of DIALSTATUS...)
 
 
 @pytest.mark.parametrize(
@@ -193,3 +239,29 @@ async def test_dispatch_calls_what_panoramisk_calls_in_the_same_order() -> None:
     assert calls[0] == calls[1]
     assert ("coroutine", "Hangup") in calls[0]
     assert ("queue", "QueueCallerJoin") in calls[0]
+
+
+async def test_a_dropped_kind_of_event_answering_a_pending_action_is_read() -> None:
+    """A list action's items carry its ActionID; they reach the action even when the gateway
+    would drop that kind of event on the stream (here DeviceStateChange, of DeviceStateList)."""
+    stream = (
+        b"Response: Success\r\nActionID: d-1\r\nEventList: start\r\nMessage: will follow\r\n\r\n"
+        b"Event: DeviceStateChange\r\nActionID: d-1\r\nDevice: PJSIP/1001\r\nState: INUSE\r\n\r\n"
+        b"Event: DeviceStateChange\r\nDevice: PJSIP/1002\r\nState: RINGING\r\n\r\n"
+        b"Event: DeviceStateListComplete\r\nActionID: d-1\r\nEventList: Complete\r\n"
+        b"ListItems: 1\r\n\r\n"
+    )
+    action = [{"Action": "DeviceStateList", "ActionID": "d-1"}]
+    unread = Unread(IGNORED_EVENTS, AmiConfig.kept_variables)
+    ours = _run(FastAMIProtocol, stream, action, 1 << 30, unread)
+    reference = _run(AMIProtocol, stream, action, 1 << 30)
+    assert ours[1] == reference[1]
+    ((state, items),) = ours[1]
+    assert state == "done"
+    assert [dict(m)["event"][1] for m in items[1:]] == [
+        "DeviceStateChange",
+        "DeviceStateListComplete",
+    ]
+    assert unread.count == 1  # only the plain event on the stream was passed over
+    assert ours[0] == []
+    assert len(reference[0]) == 1
