@@ -83,10 +83,12 @@ async def test_one_statement_gives_the_pop_of_two(client: TestClient[Any, Any]) 
     # The comparison covered what matters: persons and companies, finances shown and masked,
     # records out of scope, a debtor with invoices, tickets and an activity.
     assert {p["contact"]["kind"] for p in shown} == {"person", "company"}
-    assert any(p["masked"] for p in shown) and any(not p["masked"] for p in shown)
+    assert any(p["masked"] for p in shown)
+    assert any(not p["masked"] for p in shown)
     assert any(p["contact"] is None and p["call"]["customer_number"] != UNKNOWN for p in pops)
     maria = [p["contact"] for p in shown if p["contact"]["name"] == "Maria Pappa"]
-    assert maria and all(c["open_tickets"] and c["last_activity"] for c in maria)
+    assert maria
+    assert all(c["open_tickets"] and c["last_activity"] for c in maria)
     assert any(c["balance_due"] for c in maria)
     # A number shared by two records: candidates, from one statement as from two.
     await w.api.post("/api/persons", {"family_name": "Pappas", "phones": [{"number": MARIA}]})
@@ -135,7 +137,8 @@ async def test_one_statement_is_one_round_trip_and_notices_scope_changes(
             )
         declined = builder.declined
         pop = await builder.build(agent1, _call(south))
-        assert pop["contact"] is not None and pop["contact"]["name"] == "Sofia Southern"
+        assert pop["contact"] is not None
+        assert pop["contact"]["name"] == "Sofia Southern"
         assert builder.declined == declined + 1
         statements.clear()
         assert (await builder.build(agent1, _call(south)))["contact"] is not None
