@@ -204,25 +204,34 @@ class GatedBuilder:
         return {"type": "screen_pop", "call": dict(call), "for": principal.username}
 
 
+class Consoles:
+    """What the dispatcher sent to whom, in order; ``wait_for(n)`` until n messages went out."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[tuple[int, ...], dict[str, Any]]] = []
+        self._arrived = asyncio.Condition()
+
+    async def send(self, users: tuple[int, ...], message: dict[str, Any]) -> None:
+        async with self._arrived:
+            self.sent.append((users, message))
+            self._arrived.notify_all()
+
+    async def wait_for(self, n: int) -> None:
+        async with asyncio.timeout(5), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.sent) >= n)
+
+
+async def agent_principal(uid: int) -> Principal:
+    """An agent's principal, as the dispatcher's loader gives it."""
+    return Principal(user_id=uid, username=f"u{uid}", roles=frozenset({Role.AGENT}))
+
+
 async def test_a_slow_pop_delays_neither_other_calls_nor_overtakes_its_own_updates() -> None:
     bus = SubscribedBus()
     builder = GatedBuilder("1.1")
-    sent: list[tuple[tuple[int, ...], dict[str, Any]]] = []
-    arrived = asyncio.Condition()
-
-    async def send(users: tuple[int, ...], message: dict[str, Any]) -> None:
-        async with arrived:
-            sent.append((users, message))
-            arrived.notify_all()
-
-    async def principal(uid: int) -> Principal:
-        return Principal(user_id=uid, username=f"u{uid}", roles=frozenset({Role.AGENT}))
-
-    async def sent_count(n: int) -> None:
-        async with asyncio.timeout(5), arrived:
-            await arrived.wait_for(lambda: len(sent) >= n)
-
-    dispatcher = PopDispatcher(bus, builder, principal, send)  # type: ignore[arg-type]
+    consoles = Consoles()
+    sent = consoles.sent
+    dispatcher = PopDispatcher(bus, builder, agent_principal, consoles.send)  # type: ignore[arg-type]
     task = asyncio.create_task(dispatcher.run())
     async with asyncio.timeout(5):
         await bus.subscribed.wait()
@@ -232,12 +241,12 @@ async def test_a_slow_pop_delays_neither_other_calls_nor_overtakes_its_own_updat
     )
     await bus.publish(ringing(8, "+302101234568", "2.2"))
     # Call 2.2's pop is not held up by call 1.1's slow one...
-    await sent_count(1)
+    await consoles.wait_for(1)
     assert [m["call"]["id"] for _, m in sent] == ["2.2"]
     assert sent[0][0] == (8,)
     # ...and call 1.1's update waits for its pop.
     builder.gates["1.1"].set()
-    await sent_count(3)
+    await consoles.wait_for(3)
     assert [(m["type"], m["call"]["id"] if "call" in m else m["call_id"]) for _, m in sent] == [
         ("screen_pop", "2.2"),
         ("screen_pop", "1.1"),
@@ -251,16 +260,8 @@ async def test_a_slow_pop_delays_neither_other_calls_nor_overtakes_its_own_updat
 
 async def test_events_of_calls_nobody_has_a_pop_of_are_passed_over() -> None:
     bus = SubscribedBus()
-    sent: list[tuple[tuple[int, ...], dict[str, Any]]] = []
-    arrived = asyncio.Condition()
-
-    async def send(users: tuple[int, ...], message: dict[str, Any]) -> None:
-        async with arrived:
-            sent.append((users, message))
-            arrived.notify_all()
-
-    async def principal(uid: int) -> Principal:
-        return Principal(user_id=uid, username=f"u{uid}", roles=frozenset({Role.AGENT}))
+    consoles = Consoles()
+    sent = consoles.sent
 
     def ended(call_id: str, agent: str | None) -> CallEnded:
         now = datetime.now(UTC)
@@ -274,7 +275,12 @@ async def test_events_of_calls_nobody_has_a_pop_of_are_passed_over() -> None:
             ended_at=now,
         )
 
-    dispatcher = PopDispatcher(bus, GatedBuilder(), principal, send)  # type: ignore[arg-type]
+    dispatcher = PopDispatcher(
+        bus,
+        GatedBuilder(),  # type: ignore[arg-type]
+        agent_principal,
+        consoles.send,
+    )
     task = asyncio.create_task(dispatcher.run())
     async with asyncio.timeout(5):
         await bus.subscribed.wait()
@@ -288,8 +294,7 @@ async def test_events_of_calls_nobody_has_a_pop_of_are_passed_over() -> None:
     # Agent 7's call: its pop, then its end (published at once, while the pop may be in hand).
     await bus.publish(ringing(7, "+302101234568", "1.1"))
     await bus.publish(ended("1.1", "7"))
-    async with asyncio.timeout(5), arrived:
-        await arrived.wait_for(lambda: len(sent) >= 2)
+    await consoles.wait_for(2)
     assert [(users, m["type"]) for users, m in sent] == [
         ((7,), "screen_pop"),
         ((7,), "call_update"),
@@ -301,10 +306,9 @@ async def test_events_of_calls_nobody_has_a_pop_of_are_passed_over() -> None:
         CallAnswered(pbx="main", call_id="1.1", direction=CallDirection.INBOUND, agent_id="7")
     )
     await bus.publish(ringing(8, "+302101234569", "2.2"))
-    async with asyncio.timeout(5), arrived:
-        await arrived.wait_for(lambda: len(sent) >= 3)
+    await consoles.wait_for(3)
     assert (dispatcher.skipped, dispatcher.handled) == (4, 3)
-    assert await dispatcher.snapshot_for(await principal(7)) == []
+    assert await dispatcher.snapshot_for(await agent_principal(7)) == []
     task.cancel()
     await asyncio.wait([task])
     await bus.close()
