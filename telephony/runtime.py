@@ -6,13 +6,10 @@ derives from it. After every (re)connect it rebuilds the tracker's view from ``S
 and none is recorded twice (the store is idempotent by Linkedid). A finished call that cannot be
 stored (database down) is kept and retried until it is.
 
-Finished calls are stored off the event path: ``CallEnded`` goes to a queue that a writer task
-empties in order, storing each call and then publishing its ``CallEnded`` (so a follower of that
-event still finds the record, as before); the calls queued one after the other are stored
-together (one statement on PostgreSQL), one by one if that fails. Events of the same call or
-agent that come after it (the agent's wrap-up) join the same queue, so they are still published
-after it; the others — another agent's call ringing — are published at once and do not wait for
-the database. When the event loop task (or the retry task) stops, the queue is drained first.
+Finished calls are stored off the event path by a :class:`~telephony.call_writer.CallRecordWriter`
+(``records``), which publishes each ``CallEnded`` once its call is stored; events of the same
+call or agent that come after it wait in the same queue, the others are published at once. When
+the event loop task (or the retry task) stops, the queue is drained first.
 
 In a process that does not lead the PBX (a follower), :meth:`PbxRuntime.run_mirror` keeps the
 bus mirror that the API answers from, and seeds it with the leader's snapshot when it starts,
@@ -26,7 +23,6 @@ import contextlib
 import dataclasses
 import logging
 import secrets
-from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -35,6 +31,7 @@ from crm_core.bus.events import Event, utcnow
 from crm_core.bus.fanout import SubscriptionGap
 from crm_core.bus.ports import EventBus
 from crm_core.errors import CallboardError
+from telephony.call_writer import DRAIN_TIMEOUT_S, CallRecordWriter, order_keys
 from telephony.errors import AmiTimeout, TelephonyError
 from telephony.events import AgentStateChanged, CallEnded, TelephonyEvent
 from telephony.forwarding import LeaderLink
@@ -66,10 +63,6 @@ __all__ = ["LiveAgentDirectory", "MirrorSeed", "PbxRuntime", "RuntimeGateway", "
 
 log = logging.getLogger(__name__)
 RETRY_INTERVAL = 5.0
-# The most finished calls the writer stores together (one statement on PostgreSQL).
-CALL_BATCH_MAX = 100
-# On stop, how long the queued call records may take to store (the supervisor waits 10 s).
-DRAIN_TIMEOUT_S = 8.0
 # A follower's mirror and the leader's snapshot: an ask that the leader refused (e.g. it has not
 # read the PBX yet) is made again after SEED_RETRY_S, doubling up to SEED_RETRY_MAX_S; one that
 # no process answered (the leader is gone: its lease expires, another takes over) when the
@@ -240,12 +233,8 @@ class PbxRuntime:
         self.store = store
         self._clock = clock
         self._synced_session = 0
-        self._unsaved: list[CallEnded] = []
-        # Finished calls waiting to be stored, then published, by the writer task, and the
-        # events that must follow them (same call or agent); how many are queued per key.
-        self._to_store: asyncio.Queue[Event] = asyncio.Queue()
-        self._held: dict[str, int] = {}
-        self._writer: asyncio.Task[None] | None = None
+        # Finished calls stored off the event path, then published (telephony.call_writer).
+        self.records = CallRecordWriter(name, store, bus)
         # ActionID -> the caller waiting for that Originate's OriginateResponse
         self._originates: dict[str, asyncio.Future[AmiMessage]] = {}
         # wrap-up: agents to pause now, and when each agent's wrap-up ends (loop time)
@@ -440,114 +429,23 @@ class PbxRuntime:
         for event in events:
             if isinstance(event, AgentStateChanged):
                 self._wrap_up_follow(event)
-            keys = _order_keys(event)
-            if isinstance(event, CallEnded) or any(k in self._held for k in keys):
+            keys = order_keys(event)
+            if isinstance(event, CallEnded) or self.records.holds(keys):
                 # A finished call is published once stored; what concerns the same call or
                 # agent follows it through the same queue, so its order holds.
-                self._publish_later(event, keys)
+                self.records.queue(event, keys)
             else:
                 await self._bus.publish(event)
 
     # -- call records ---------------------------------------------------------------------------
 
-    def _publish_later(self, event: Event, keys: tuple[str, ...]) -> None:
-        """Queue an event for the writer (started on first use, restarted if it ended)."""
-        for key in keys:
-            self._held[key] = self._held.get(key, 0) + 1
-        self._to_store.put_nowait(event)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(
-                self._write_calls(), name=f"pbx:{self.name}:call-records"
-            )
-
-    async def _write_calls(self) -> None:
-        """Store the queued calls (a failure is kept for the retries), then publish their ends;
-        publish the events queued behind them, in order."""
-        while True:
-            taken = deque(await self._take())
-            try:
-                ended = [e for e in taken if isinstance(e, CallEnded)]
-                if ended:
-                    await self._save_batch(ended)
-                while taken:
-                    event = taken.popleft()
-                    try:
-                        await self._bus.publish(event)
-                    except Exception:
-                        log.exception("PBX %s: %s not published", self.name, event.event_name)
-                    finally:
-                        self._written(event)
-            finally:
-                # Only when cancelled before publishing them: they count as done for flush().
-                for event in taken:
-                    self._written(event)
-
-    async def _take(self) -> list[Event]:
-        """The next queued event; after a finished call, the calls that follow it right now
-        (up to CALL_BATCH_MAX), and the first other event after them if any (it is taken too,
-        and published after them)."""
-        taken = [await self._to_store.get()]
-        if isinstance(taken[0], CallEnded):
-            while len(taken) < CALL_BATCH_MAX and not self._to_store.empty():
-                event = self._to_store.get_nowait()
-                taken.append(event)
-                if not isinstance(event, CallEnded):
-                    break
-        return taken
-
-    async def _save_batch(self, events: list[CallEnded]) -> None:
-        """Store the calls together; if that fails, one by one, so that one bad record keeps
-        no other from being stored (a failed one is kept for the retries)."""
-        if len(events) > 1:
-            try:
-                await self.store.save_many(events)
-            except Exception:
-                log.warning(
-                    "PBX %s: %d call records not stored together; storing them one by one",
-                    self.name,
-                    len(events),
-                    exc_info=True,
-                )
-            else:
-                return
-        for event in events:
-            await self._save(event)
-
-    def _written(self, event: Event) -> None:
-        """Account for a queued event that has been through the writer."""
-        for key in _order_keys(event):
-            left = self._held[key] - 1
-            if left:
-                self._held[key] = left
-            else:
-                del self._held[key]
-        self._to_store.task_done()
-
     async def flush(self) -> None:
         """Wait until every call queued so far has been through one store attempt."""
-        await self._to_store.join()
+        await self.records.flush()
 
     async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
         """On stop: store what is queued, retry what failed once more, then stop the writer."""
-        flushed = False
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self.flush()
-                flushed = True
-                pending, self._unsaved = self._unsaved, []
-                for event in pending:
-                    await self._save(event)
-        except TimeoutError:
-            log.error(
-                "PBX %s: %d call records still queued at stop", self.name, self._to_store.qsize()
-            )
-        for event in self._unsaved:
-            log.error("call %s on %s: not stored at stop", event.call_id, self.name)
-        if flushed and self._writer is not None:
-            # Idle now (a later CallEnded starts a new one); a writer still busy carries on.
-            writer, self._writer = self._writer, None
-            writer.cancel()
-            await asyncio.wait([writer])
+        await self.records.drain(timeout_s)
 
     # -- wrap-up ----------------------------------------------------------------------------
 
@@ -601,14 +499,6 @@ class PbxRuntime:
             log.info("agent %s: wrap-up %s not applied on %s: %s", agent, paused, self.name, err)
         except Exception:
             log.exception("agent %s: wrap-up on %s failed", agent, self.name)
-
-    async def _save(self, event: CallEnded) -> None:
-        try:
-            await self.store.save(event)
-        except Exception:
-            # The record must not be lost: keep it and retry (see run_retries).
-            log.exception("call %s on %s not stored yet; will retry", event.call_id, self.name)
-            self._unsaved.append(event)
 
     async def run_events(self) -> None:
         """Consume the gateway's events forever (supervised task); drain the records on stop."""
@@ -666,9 +556,7 @@ class PbxRuntime:
         try:
             while True:
                 await asyncio.sleep(RETRY_INTERVAL)
-                pending, self._unsaved = self._unsaved, []
-                for event in pending:
-                    await self._save(event)
+                await self.records.retry()
         except asyncio.CancelledError:
             # Stopped after the event loop task: anything a last resync queued is stored too.
             await self.drain()
@@ -711,14 +599,6 @@ class PbxRuntime:
     async def queues(self) -> list[dict[str, Any]]:
         """Live queue state from QueueStatus (params, members, callers waiting)."""
         return queue_summary(await self.gateway.queue_status())
-
-
-def _order_keys(event: Event) -> tuple[str, ...]:
-    """What an event must stay in order with: its call and its agent."""
-    call_id = getattr(event, "call_id", None)
-    agent_id = getattr(event, "agent_id", None)
-    keys = (f"call:{call_id}" if call_id else "", f"agent:{agent_id}" if agent_id else "")
-    return tuple(k for k in keys if k)
 
 
 def queue_summary(messages: tuple[AmiMessage, ...]) -> list[dict[str, Any]]:

@@ -345,10 +345,10 @@ async def test_unsaved_call_records_are_retried(client: TestClient[Any, Any]) ->
             # Published after the first (failed) store attempt, off the event path.
             assert await sub.get() == event
     assert store.saved == []
-    assert runtime._unsaved == [event]
-    pending, runtime._unsaved = runtime._unsaved, []
+    assert runtime.records.unsaved == [event]
+    pending, runtime.records.unsaved = runtime.records.unsaved, []
     for e in pending:
-        await runtime._save(e)
+        await runtime.records.save(e)
     assert store.saved == ["9.9"]
     await runtime.drain()
     await bus.close()
@@ -438,7 +438,7 @@ async def test_stopping_the_event_loop_drains_queued_call_records() -> None:
     assert events.cancelled()
     # Stored once each, in order, before the task ended; the writer is stopped.
     assert store.saved == ["1.1", "1.2"]
-    assert runtime._writer is None
+    assert runtime.records.task is None
     await bus.close()
 
 

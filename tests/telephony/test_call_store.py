@@ -22,10 +22,11 @@ from crm_core.crm.models import Company, Person, Phone
 from crm_core.crm.work_models import Activity, ActivityParticipant, ActivityStatus, ActivityType
 from crm_core.db import autocommit_engine, create_engine, make_sessionmaker, session_scope
 from crm_core.users.models import User
+from telephony.call_writer import CALL_BATCH_MAX
 from telephony.events import AgentStateChanged, CallEnded
 from telephony.models import AgentState, CallDirection, CallOutcome, HangupParty
 from telephony.records import CallRecordRow
-from telephony.runtime import CALL_BATCH_MAX, PbxRuntime
+from telephony.runtime import PbxRuntime
 from telephony.store import CallStore, agent_user_id
 from telephony.tracker import CallTracker
 from tests.conftest import drop_pg_connections
@@ -482,8 +483,8 @@ async def test_the_writer_stores_the_calls_queued_together_in_one_batch() -> Non
     store.batches.clear()
     assert await _published(runtime, bus, list(many)) == many
     assert [len(b) for b in store.batches] == [CALL_BATCH_MAX, CALL_BATCH_MAX, 5]
-    assert runtime._held == {}
-    assert runtime._unsaved == []
+    assert runtime.records.held == {}
+    assert runtime.records.unsaved == []
     await runtime.drain()
     await bus.close()
 
@@ -505,14 +506,14 @@ async def test_one_bad_record_does_not_keep_the_others_from_being_stored(
     got = await _stored(sessions)
     assert [r["call_id"] for r in got.records] == ["8.1", "8.3"]
     assert [a["call_id"] for a in got.activities] == ["8.1", "8.3"]
-    assert runtime._unsaved == [bad]
+    assert runtime.records.unsaved == [bad]
     # Once the user exists, the retry on stop stores it (with its activity) and keeps nothing.
     async with session_scope(sessions) as db:
         db.add(User(id=999999, username="late", password_hash="x"))
     await runtime.drain()
-    assert runtime._unsaved == []
+    assert runtime.records.unsaved == []
     got = await _stored(sessions)
     assert [r["call_id"] for r in got.records] == ["8.1", "8.3", "8.2"]
     assert [a["call_id"] for a in got.activities] == ["8.1", "8.3", "8.2"]
-    assert runtime._held == {}
+    assert runtime.records.held == {}
     await bus.close()
