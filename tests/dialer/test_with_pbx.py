@@ -75,7 +75,10 @@ async def test_disposition_of_a_live_queue_call(make_client: AppMaker, sim: PbxS
         w.client.ws_connect("/ws") as ws,
     ):
         await recv(ws, "hello")
-        call_id = await sim.inbound_call("+302101234567", "support", 60)
+        # The caller's side lasts `patience` simulated seconds (Wait), answered or not: 600 at
+        # speed 20 is 30 s, so the call is still up when the disposition is saved below even
+        # on a loaded machine (two sign-ins hash passwords); the test hangs it up itself.
+        call_id = await sim.inbound_call("+302101234567", "support", 600)
         pop = await recv(ws, "screen_pop")
         assert pop["call"]["id"] == call_id
         assert pop["contact"]["id"] == w.persons["maria"]
