@@ -194,7 +194,8 @@ async def hot_read(
 
     The pool does not ping, so a connection the server dropped fails once (``DBAPIError`` with
     ``connection_invalidated``) and the pool discards it: ``read`` then runs once more on a fresh
-    connection. ``read`` must therefore only read.
+    connection. ``read`` must therefore only read — or be one idempotent statement, atomic by
+    itself in ``AUTOCOMMIT``, that does nothing more when run again (the call store's batch).
     """
     engine = autocommit_engine(factory)
     try:

@@ -21,14 +21,13 @@ from typing import Any
 
 from sqlalchemy import DateTime, String, Text, bindparam, func, insert, inspect, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from crm_core.crm.models import Phone
 from crm_core.crm.phones import try_normalise
 from crm_core.crm.work_models import Activity, ActivityParticipant, ActivityStatus, ActivityType
-from crm_core.db import Base, autocommit_engine, session_scope, utcnow
+from crm_core.db import Base, autocommit_engine, hot_read, session_scope, utcnow
 from crm_core.errors import Conflict
 from telephony.events import CallEnded
 from telephony.models import CallDirection
@@ -225,7 +224,7 @@ class CallStore:
         if batch:
             engine = autocommit_engine(self._sessions)
             if engine.dialect.name == "postgresql":
-                stored = await self._save_postgres(engine, batch)
+                stored = await self._save_postgres(batch)
             else:
                 stored = await self._save_core(engine, batch)
         news = []
@@ -273,9 +272,7 @@ class CallStore:
             "vanished": event.vanished,
         }
 
-    async def _save_postgres(
-        self, engine: AsyncEngine, batch: list[CallEnded]
-    ) -> set[tuple[str, str]]:
+    async def _save_postgres(self, batch: list[CallEnded]) -> set[tuple[str, str]]:
         """One ``_PG_SAVE`` statement: the (pbx, call_id) of the calls newly stored."""
         calls = []
         for i, event in enumerate(batch):
@@ -294,15 +291,14 @@ class CallStore:
             )
             calls.append(row)
         params = {"calls": json.dumps(calls, separators=(",", ":")), "now": utcnow()}
-        # The pool does not ping (see autocommit_engine): a connection the server dropped fails
-        # once and is discarded. Running the statement again is safe even if the first one was
-        # done: a call already stored is left alone, and gets no second activity.
-        try:
-            return await _execute(engine, params)
-        except DBAPIError as err:
-            if not err.connection_invalidated:
-                raise
-        return await _execute(engine, params)
+
+        async def run(conn: AsyncConnection) -> set[tuple[str, str]]:
+            return {(pbx, call_id) for pbx, call_id in await conn.execute(_PG_SAVE, params)}
+
+        # Run again on a fresh connection if the server dropped the first (hot_read): safe even
+        # if the first was done, as a call already stored is left alone and gets no second
+        # activity.
+        return await hot_read(self._sessions, run)
 
     async def _save_core(self, engine: AsyncEngine, batch: list[CallEnded]) -> set[tuple[str, str]]:
         """The batch in one transaction of Core statements (SQLite): the calls newly stored."""
@@ -395,9 +391,3 @@ class CallStore:
                 select(AgentPhone.interface, AgentPhone.user_id).where(AgentPhone.pbx == pbx)
             )
             return {iface: str(uid) for iface, uid in rows.all()}
-
-
-async def _execute(engine: AsyncEngine, params: dict[str, Any]) -> set[tuple[str, str]]:
-    """Run ``_PG_SAVE`` on a connection of ``engine``: the calls it stored."""
-    async with engine.connect() as conn:
-        return {(pbx, call_id) for pbx, call_id in await conn.execute(_PG_SAVE, params)}
