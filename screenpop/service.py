@@ -312,6 +312,19 @@ class _Row:
         self.__dict__.update(values)
 
 
+def _listed(found: list[repo.Candidate]) -> list[dict[str, Any]]:
+    """Several records sharing the number, as the pop lists them for the agent to choose."""
+    return [
+        {"kind": c.type, "id": c.id, "name": c.display_name, "phone_kind": c.phone_kind}
+        for c in found
+    ]
+
+
+def _masked(masked: bool) -> list[str]:
+    """The pop's fields withheld from an agent without ``crm.balances``."""
+    return ["balance_due", "last_invoice"] if masked else []
+
+
 def _when(value: str | None) -> str | None:
     """A timestamp from the database's JSON (PostgreSQL: with offset; SQLite: naive UTC) as
     ISO 8601 in UTC."""
@@ -388,12 +401,9 @@ class PopBuilder:
                 pop["contact"], masked = await self._contact(
                     conn, principal, found[0], scoped=chosen is not None
                 )
-                pop["masked"] = ["balance_due", "last_invoice"] if masked else []
+                pop["masked"] = _masked(masked)
             else:
-                pop["candidates"] = [
-                    {"kind": c.type, "id": c.id, "name": c.display_name, "phone_kind": c.phone_kind}
-                    for c in found
-                ]
+                pop["candidates"] = _listed(found)
 
         await hot_read(self._sessions, read)
         return pop
@@ -418,12 +428,8 @@ class PopBuilder:
         found = repo.accept_lookup(plan, rows)
         if found is None:
             return False
-        pop["candidates"] = []
         if len(found) != 1:
-            pop["candidates"] = [
-                {"kind": c.type, "id": c.id, "name": c.display_name, "phone_kind": c.phone_kind}
-                for c in found
-            ]
+            pop["candidates"] = _listed(found)
             return True
         cand = found[0]
         prefix = "p_" if cand.type == "person" else "c_"
@@ -433,7 +439,7 @@ class PopBuilder:
         # (JSON columns arrive decoded: SQLAlchemy gives asyncpg a json codec per connection.)
         details = _Row({k[2:]: v for k, v in row._mapping.items() if k.startswith(prefix)})
         pop["contact"] = self._snapshot(details, cand, not finance, today)
-        pop["masked"] = [] if finance else ["balance_due", "last_invoice"]
+        pop["masked"] = _masked(not finance)
         return True
 
     async def _contact(
