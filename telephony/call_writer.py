@@ -4,7 +4,7 @@
 publishing its ``CallEnded`` (so a follower of that event still finds the record); the calls
 queued one after the other are stored together (one statement on PostgreSQL), one by one if
 that fails. Events of the same call or agent that come after it (the agent's wrap-up) join the
-same queue (:meth:`CallRecordWriter.holds` tells the runtime), so they are still published after
+same queue (:meth:`CallRecordWriter.take` decides), so they are still published after
 it; the others — another agent's call ringing — are published at once by the runtime and do not
 wait for the database. A call that cannot be stored (database down) is kept in ``unsaved`` for
 the runtime's retries; :meth:`CallRecordWriter.drain` stores what is queued on stop.
@@ -21,7 +21,7 @@ from crm_core.bus.ports import EventBus
 from telephony.events import CallEnded
 from telephony.store import CallStore
 
-__all__ = ["CALL_BATCH_MAX", "DRAIN_TIMEOUT_S", "CallRecordWriter", "order_keys"]
+__all__ = ["CALL_BATCH_MAX", "DRAIN_TIMEOUT_S", "CallRecordWriter"]
 
 log = logging.getLogger(__name__)
 # The most finished calls the writer stores together (one statement on PostgreSQL).
@@ -30,7 +30,7 @@ CALL_BATCH_MAX = 100
 DRAIN_TIMEOUT_S = 8.0
 
 
-def order_keys(event: Event) -> tuple[str, ...]:
+def _order_keys(event: Event) -> tuple[str, ...]:
     """What an event must stay in order with: its call and its agent."""
     call_id = getattr(event, "call_id", None)
     agent_id = getattr(event, "agent_id", None)
@@ -53,11 +53,17 @@ class CallRecordWriter:
         self.held: dict[str, int] = {}
         self.task: asyncio.Task[None] | None = None
 
-    def holds(self, keys: tuple[str, ...]) -> bool:
-        """Whether an event of these keys must wait for a queued one."""
-        return any(k in self.held for k in keys)
+    def take(self, event: Event) -> bool:
+        """Queue ``event`` when it must wait: a finished call (published once stored), or an
+        event of the same call or agent as one queued (it follows through the same queue, so
+        its order holds). False: nothing to wait for, the caller publishes it now."""
+        keys = _order_keys(event)
+        if not isinstance(event, CallEnded) and not any(k in self.held for k in keys):
+            return False
+        self._queue(event, keys)
+        return True
 
-    def queue(self, event: Event, keys: tuple[str, ...]) -> None:
+    def _queue(self, event: Event, keys: tuple[str, ...]) -> None:
         """Queue an event for the writer (started on first use, restarted if it ended)."""
         for key in keys:
             self.held[key] = self.held.get(key, 0) + 1
@@ -71,7 +77,7 @@ class CallRecordWriter:
         """Store the queued calls (a failure is kept for the retries), then publish their ends;
         publish the events queued behind them, in order."""
         while True:
-            taken = deque(await self._take())
+            taken = deque(await self._next_batch())
             try:
                 ended = [e for e in taken if isinstance(e, CallEnded)]
                 if ended:
@@ -89,7 +95,7 @@ class CallRecordWriter:
                 for event in taken:
                     self._written(event)
 
-    async def _take(self) -> list[Event]:
+    async def _next_batch(self) -> list[Event]:
         """The next queued event; after a finished call, the calls that follow it right now
         (up to CALL_BATCH_MAX), and the first other event after them if any (it is taken too,
         and published after them)."""
@@ -122,7 +128,7 @@ class CallRecordWriter:
 
     def _written(self, event: Event) -> None:
         """Account for a queued event that has been through the writer."""
-        for key in order_keys(event):
+        for key in _order_keys(event):
             left = self.held[key] - 1
             if left:
                 self.held[key] = left

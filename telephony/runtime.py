@@ -31,9 +31,9 @@ from crm_core.bus.events import Event, utcnow
 from crm_core.bus.fanout import SubscriptionGap
 from crm_core.bus.ports import EventBus
 from crm_core.errors import CallboardError
-from telephony.call_writer import DRAIN_TIMEOUT_S, CallRecordWriter, order_keys
+from telephony.call_writer import DRAIN_TIMEOUT_S, CallRecordWriter
 from telephony.errors import AmiTimeout, TelephonyError
-from telephony.events import AgentStateChanged, CallEnded, TelephonyEvent
+from telephony.events import AgentStateChanged, TelephonyEvent
 from telephony.forwarding import LeaderLink
 from telephony.leader import Leadership
 from telephony.mirror import CallMirror
@@ -429,12 +429,7 @@ class PbxRuntime:
         for event in events:
             if isinstance(event, AgentStateChanged):
                 self._wrap_up_follow(event)
-            keys = order_keys(event)
-            if isinstance(event, CallEnded) or self.records.holds(keys):
-                # A finished call is published once stored; what concerns the same call or
-                # agent follows it through the same queue, so its order holds.
-                self.records.queue(event, keys)
-            else:
+            if not self.records.take(event):
                 await self._bus.publish(event)
 
     # -- call records ---------------------------------------------------------------------------

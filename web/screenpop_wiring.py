@@ -20,9 +20,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy import select
 
 from crm_core.appkeys import BUS, POLICIES, SESSIONS, SETTINGS, SUPERVISOR
+from crm_core.crm.models import AccessEpoch
 from crm_core.db import hot_read
 from crm_core.users.auth import load_principal_at_epoch
 from crm_core.users.permissions import Principal
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 POPS = web.AppKey("screen_pops", PopDispatcher)
 PRINCIPAL_TTL_S = 5.0
 EPOCH_POLL_S = 1.0
-_READ_EPOCH = text("SELECT n FROM access_epoch WHERE id = 1")
+_READ_EPOCH = select(AccessEpoch.n).where(AccessEpoch.id == 1)
 
 # A principal (None: missing or inactive) and the access_epoch count read with it.
 PrincipalLoad = Callable[[int], Awaitable[tuple[Principal | None, int | None]]]
