@@ -84,6 +84,23 @@ async def test_a_session_never_gets_a_connection_the_server_dropped(
     assert second != first
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_hot_reads_use_generic_plans_and_sessions_do_not(
+    client: TestClient[Any, Any], db_url: str
+) -> None:
+    """A hot read's prepared statement is planned once per connection (no custom plans for its
+    first five runs, each costing ms on the screen pop's statement); sessions keep the default."""
+    sessions = client.app[SESSIONS]
+
+    async def mode(conn: AsyncConnection) -> str:
+        return str((await conn.execute(text("SHOW plan_cache_mode"))).scalar_one())
+
+    assert await hot_read(sessions, mode) == "force_generic_plan"
+    async with sessions() as db:
+        assert (await db.execute(text("SHOW plan_cache_mode"))).scalar_one() == "auto"
+
+
 async def test_a_hot_read_cancelled_at_any_step_gives_its_connection_back(db_url: str) -> None:
     """A task cancelled in the middle of a hot read (an app stopping while a follower reads)
     must not leave its connection checked out: the garbage collector would find it later, in
