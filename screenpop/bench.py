@@ -68,7 +68,11 @@ PBX = "bench"
 RING_TRACE = "04a-inbound-queue-answered.jsonl"
 RINGS_PER_S = 10.0  # measured + baseline calls together (5 + 5 per second)
 WARM_UP = 20  # call pairs rung first and not counted (connection pool, statement caches)
-TALK_S = 0.5  # after the pop, the rest of the call (answer, hang up) follows this much later
+# After the ring, the rest of the call (answer, hang up) follows this much later: drawn per call
+# (seeded), so that hang-ups fall at random times between rings, as on a real PBX. A fixed delay
+# that is a multiple of the ring interval would put a hang-up (a call record to write, ~100
+# events) at the very moment of every ring.
+TALK_S = (0.2, 1.0)
 _UNIQUEID = re.compile(r"\b(\d{10})\.(\d+)\b")
 _LOCAL_SEQ = re.compile(r"-([0-9a-f]{8});")
 _SEAT_1001 = re.compile(r"(?<![\d.])1001(?!\d)")
@@ -230,8 +234,11 @@ def _quiet_collector() -> None:
     gc.disable()
 
 
-def _serve(control: Connection, traces_dir: Path, eps: int, plan: list[tuple[str, str]]) -> None:
-    """The AMI server process: ``plan`` is the (seat, caller) of each call to ring, in order."""
+def _serve(
+    control: Connection, traces_dir: Path, eps: int, plan: list[tuple[str, str, float]]
+) -> None:
+    """The AMI server process: ``plan`` is the (seat, caller, talk seconds) of each call to
+    ring, in order."""
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -249,18 +256,18 @@ def _serve(control: Connection, traces_dir: Path, eps: int, plan: list[tuple[str
         rung: dict[str, float] = {}
         endings: set[asyncio.Task[None]] = set()
 
-        async def finish(data: bytes) -> None:
-            await asyncio.sleep(TALK_S)
+        async def finish(data: bytes, talk_s: float) -> None:
+            await asyncio.sleep(talk_s)
             server.write(data)
 
         started = time.perf_counter()
-        for n, (seat, caller) in enumerate(plan):
+        for n, (seat, caller, talk_s) in enumerate(plan):
             await asyncio.sleep(max(0.0, started + n / RINGS_PER_S - time.perf_counter()))
             linkedid, before, ring, after = ring_call(template, n, seat, caller)
             server.write(before)
             rung[linkedid] = time.perf_counter()
             server.write(ring)
-            task = asyncio.create_task(finish(after))
+            task = asyncio.create_task(finish(after, talk_s))
             endings.add(task)
             task.add_done_callback(endings.discard)
         await loop.run_in_executor(None, control.recv)  # "stop": the consoles have the pops
@@ -358,8 +365,11 @@ async def _recv(conn: Connection, timeout: float, what: str) -> Any:
         raise CallboardError(f"the benchmark's {what} stopped (its error is above)") from None
 
 
-def _plan(calls: int, seats: list[str], contacts: int, seed: int) -> list[tuple[str, str]]:
-    """Measured calls (4 of 5 from known numbers, 1 unknown) interleaved with baseline calls.
+def _plan(
+    calls: int, seats: list[str], contacts: int, seed: int
+) -> list[tuple[str, str, float]]:
+    """Measured calls (4 of 5 from known numbers, 1 unknown) interleaved with baseline calls,
+    each with its talk time.
 
     The first WARM_UP pairs warm the application up and are not counted.
     """
@@ -370,8 +380,8 @@ def _plan(calls: int, seats: list[str], contacts: int, seed: int) -> list[tuple[
             caller = f"+30231{rng.randrange(10_000_000):07d}"  # no bench contact is in 231
         else:
             caller = bench_contact(rng.randrange(contacts))[3][rng.randrange(2)][2]
-        plan.append((seats[(2 * n) % len(seats)], caller))
-        plan.append((seats[(2 * n + 1) % len(seats)], "anonymous"))
+        plan.append((seats[(2 * n) % len(seats)], caller, rng.uniform(*TALK_S)))
+        plan.append((seats[(2 * n + 1) % len(seats)], "anonymous", rng.uniform(*TALK_S)))
     return plan
 
 

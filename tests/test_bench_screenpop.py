@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from screenpop.bench import RING_TRACE, _server_events, ring_call
+from screenpop.bench import RING_TRACE, RINGS_PER_S, TALK_S, _plan, _server_events, ring_call
 from telephony.protocol import AmiParser
 from tests.cli_helpers import run_cli
 
@@ -50,6 +50,18 @@ def test_ring_call_is_the_recorded_queue_call_renumbered_for_a_seat() -> None:
     assert called.get("Linkedid") == linkedid
     assert ring.startswith(b"Event: AgentCalled")
     assert b"1001@agents" not in before + ring + after
+
+
+def test_the_plan_spreads_hang_ups_between_the_rings() -> None:
+    seats = [f"Local/{70000 + k}@agents" for k in range(4)]
+    plan = _plan(200, seats, 1000, seed=7)
+    assert plan == _plan(200, seats, 1000, seed=7)  # the same calls for the same seed
+    assert [caller for _, caller, _ in plan[1::2]] == ["anonymous"] * 220  # baseline calls
+    talks = [talk for _, _, talk in plan]
+    assert all(TALK_S[0] <= t <= TALK_S[1] for t in talks)
+    # Where each hang-up falls within the 100 ms between two rings: all over it, not at a ring.
+    phases = {int(((n / RINGS_PER_S + t) * RINGS_PER_S % 1) * 10) for n, t in enumerate(talks)}
+    assert phases == set(range(10))
 
 
 @pytest.mark.postgres
