@@ -127,3 +127,37 @@ async def test_a_hot_read_cancelled_at_any_step_gives_its_connection_back(db_url
         assert await hot_read(sessions, read) == 1
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_hot_read_returns_before_its_connection_is_back_and_dispose_waits_for_it(
+    db_url: str,
+) -> None:
+    engine = create_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    pool = autocommit_engine(sessions).pool
+
+    async def read(conn: AsyncConnection) -> int:
+        return int((await conn.execute(text("SELECT 1"))).scalar_one())
+
+    try:
+        assert await hot_read(sessions, read) == 1
+        assert pool.checkedout() == 1  # type: ignore[attr-defined]  # being given back
+        await asyncio.sleep(0)
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+        # A read that fails gives its connection back before the error reaches the caller.
+        with pytest.raises(ZeroDivisionError):
+
+            async def fails(conn: AsyncConnection) -> int:
+                await read(conn)
+                return 1 // 0
+
+            await hot_read(sessions, fails)
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert await hot_read(sessions, read) == 1
+    finally:
+        # Disposed while the last connection is still being given back: the dispose waits
+        # for it (else the garbage collector would find it checked out, with a warning).
+        await engine.dispose()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
