@@ -7,8 +7,8 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -132,9 +132,7 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 _READ_ENGINES: weakref.WeakKeyDictionary[Engine, AsyncEngine] = weakref.WeakKeyDictionary()
 # Connections of a read engine being given back after a hot read returned (see hot_read).
-_RELEASING: weakref.WeakKeyDictionary[Engine, set[asyncio.Task[None]]] = (
-    weakref.WeakKeyDictionary()
-)
+_RELEASING: weakref.WeakKeyDictionary[Engine, set[asyncio.Task[None]]] = weakref.WeakKeyDictionary()
 
 
 def _read_engine(engine: AsyncEngine) -> AsyncEngine:

@@ -365,9 +365,7 @@ async def _recv(conn: Connection, timeout: float, what: str) -> Any:
         raise CallboardError(f"the benchmark's {what} stopped (its error is above)") from None
 
 
-def _plan(
-    calls: int, seats: list[str], contacts: int, seed: int
-) -> list[tuple[str, str, float]]:
+def _plan(calls: int, seats: list[str], contacts: int, seed: int) -> list[tuple[str, str, float]]:
     """Measured calls (4 of 5 from known numbers, 1 unknown) interleaved with baseline calls,
     each with its talk time.
 

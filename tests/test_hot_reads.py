@@ -147,12 +147,12 @@ async def test_a_hot_read_returns_before_its_connection_is_back_and_dispose_wait
         await asyncio.sleep(0)
         assert pool.checkedout() == 0  # type: ignore[attr-defined]
         # A read that fails gives its connection back before the error reaches the caller.
+
+        async def fails(conn: AsyncConnection) -> int:
+            await read(conn)
+            return 1 // 0
+
         with pytest.raises(ZeroDivisionError):
-
-            async def fails(conn: AsyncConnection) -> int:
-                await read(conn)
-                return 1 // 0
-
             await hot_read(sessions, fails)
         assert pool.checkedout() == 0  # type: ignore[attr-defined]
         assert await hot_read(sessions, read) == 1
