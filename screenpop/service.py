@@ -353,6 +353,21 @@ class PopBuilder:
         self._statements: dict[tuple[bool, str, bool], Select[Any]] = {}
         self._combined: dict[tuple[int, bool], Any] = {}
 
+    def statements_to_warm(self, dialect: Any) -> list[tuple[str, int]]:
+        """PostgreSQL: the driver SQL (and parameter count) of the one-statement pops an agent
+        runs, with and without finances, for :func:`crm_core.db.warm_hot_reads`."""
+        if dialect.name != "postgresql":
+            return []
+        lookup = repo.scoped_lookup_pg()
+        out = []
+        for finance in (True, False):
+            key = (id(lookup), finance)
+            stmt = self._combined.get(key)
+            if stmt is None:
+                stmt = self._combined[key] = _with_lookup(lookup, finance)
+            out.append(repo.driver_sql(stmt, dialect))
+        return out
+
     def customer_number(
         self, direction: str, caller_id: str | None, called: str | None
     ) -> str | None:

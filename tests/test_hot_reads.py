@@ -12,8 +12,14 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crm_core.appkeys import SESSIONS
-from crm_core.db import autocommit_engine, create_engine, hot_read, make_sessionmaker
+from crm_core.appkeys import SESSIONS, SUPERVISOR
+from crm_core.db import (
+    READ_POOL_SIZE,
+    autocommit_engine,
+    create_engine,
+    hot_read,
+    make_sessionmaker,
+)
 from crm_core.users.auth import load_principal, principal_for
 from crm_core.users.models import User
 from tests.conftest import add_user, drop_pg_connections
@@ -161,3 +167,33 @@ async def test_a_hot_read_returns_before_its_connection_is_back_and_dispose_wait
         # for it (else the garbage collector would find it checked out, with a warning).
         await engine.dispose()
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_the_app_opens_the_hot_read_pool_warmed_with_the_pop_statements(
+    client: TestClient[Any, Any], db_url: str
+) -> None:
+    """Each connection the app opens for hot reads has run the screen pop's statements (with and
+    without finances) before serving, so no pop pays their first run on a fresh connection."""
+    supervisor = client.app[SUPERVISOR]
+    async with asyncio.timeout(30):
+        while supervisor.status()["screen-pop-connections"]["state"] == "running":
+            await asyncio.sleep(0.01)
+    assert supervisor.status()["screen-pop-connections"]["state"] == "finished"
+    sessions = client.app[SESSIONS]
+    pool = autocommit_engine(sessions).pool
+    assert pool.checkedin() == READ_POOL_SIZE  # type: ignore[attr-defined]
+    together = asyncio.Barrier(READ_POOL_SIZE)
+
+    async def visit(conn: AsyncConnection) -> tuple[int, object]:
+        pid = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+        warmed = (await conn.get_raw_connection()).info.get("callboard_warmed")
+        await together.wait()  # all at once: each on a connection of its own
+        return pid, warmed
+
+    seen = await asyncio.gather(*(hot_read(sessions, visit) for _ in range(READ_POOL_SIZE)))
+    assert len({pid for pid, _ in seen}) == READ_POOL_SIZE
+    assert {warmed for _, warmed in seen} == {2}
+    await asyncio.sleep(0)  # the connections are given back in tasks of their own
+    assert pool.checkedin() == READ_POOL_SIZE  # type: ignore[attr-defined]  # none opened

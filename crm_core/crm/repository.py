@@ -503,6 +503,18 @@ def driver_statement(
     return driver.sql, tuple(params[n] if n in params else driver.fixed[n] for n in driver.names)
 
 
+def driver_sql(stmt: Any, dialect: Any) -> tuple[str, int]:
+    """``stmt``'s driver SQL for ``dialect`` (as :func:`driver_statement` runs it) and its
+    number of positional parameters."""
+    driver = _driver_statement(stmt, dialect)
+    return driver.sql, len(driver.names)
+
+
+def scoped_lookup_pg() -> Any:
+    """The lookup :func:`lookup_plan` gives a non-administrator on PostgreSQL."""
+    return _LOOKUP_RESOLVED_ARRAYS
+
+
 # The PostgreSQL form of each statement: the same SQL text whatever the principal.
 _ARRAY_FORMS = {id(_LOOKUP_SCOPED): _LOOKUP_ARRAYS, id(_LOOKUP_RESOLVED): _LOOKUP_RESOLVED_ARRAYS}
 
