@@ -269,7 +269,13 @@ async def _warm(engine: AsyncEngine, conn: AsyncConnection) -> None:
     info = (await conn.get_raw_connection()).info
     done = info.get(_WARMED, 0)
     for sql, count in statements[done:]:
-        await conn.exec_driver_sql(sql, (None,) * count)
+        try:
+            await conn.exec_driver_sql(sql, (None,) * count)
+        except DBAPIError as err:
+            if err.connection_invalidated:
+                raise  # hot_read tries once more on a fresh connection
+            # Only a warm-up: the reads go on (and pay the statement's first run themselves).
+            log.warning("hot reads: a statement could not be warmed up: %s", _short(err))
         info[_WARMED] = done = done + 1
 
 
@@ -285,8 +291,8 @@ def warm_hot_reads(factory: async_sessionmaker[AsyncSession], sql: str, count: i
     that long. Now whoever opens the connection pays it, and :func:`open_hot_reads` opens them
     ahead of need. SQLite: nothing to do.
     """
-    bind = factory.kw.get("bind")
-    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "postgresql":
+    bind = _postgres_bind(factory)
+    if bind is None:
         return
     statements = _WARM_UP.setdefault(_read_engine(bind).sync_engine, [])
     if (sql, count) not in statements:
@@ -296,8 +302,7 @@ def warm_hot_reads(factory: async_sessionmaker[AsyncSession], sql: str, count: i
 async def open_hot_reads(factory: async_sessionmaker[AsyncSession], connections: int) -> None:
     """Open (and warm, see :func:`warm_hot_reads`) up to ``connections`` connections of the read
     engine at once, so that hot reads find them ready. SQLite: nothing to do."""
-    bind = factory.kw.get("bind")
-    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "postgresql":
+    if _postgres_bind(factory) is None:
         return
     together = asyncio.Barrier(connections)
 
@@ -309,6 +314,13 @@ async def open_hot_reads(factory: async_sessionmaker[AsyncSession], connections:
                 await together.wait()
 
     await asyncio.gather(*(hot_read(factory, hold) for _ in range(connections)))
+
+
+def _postgres_bind(factory: async_sessionmaker[AsyncSession]) -> AsyncEngine | None:
+    bind = factory.kw.get("bind")
+    if isinstance(bind, AsyncEngine) and bind.dialect.name == "postgresql":
+        return bind
+    return None
 
 
 def _released(releasing: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:

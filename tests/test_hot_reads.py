@@ -19,10 +19,20 @@ from crm_core.db import (
     create_engine,
     hot_read,
     make_sessionmaker,
+    warm_hot_reads,
 )
 from crm_core.users.auth import load_principal, principal_for
 from crm_core.users.models import User
 from tests.conftest import add_user, drop_pg_connections
+
+
+async def pool_opened(client: TestClient[Any, Any]) -> None:
+    """Wait until the app has opened its hot-read pool (the task starts with the app)."""
+    supervisor = client.app[SUPERVISOR]
+    async with asyncio.timeout(30):
+        while supervisor.status()["screen-pop-connections"]["state"] == "running":
+            await asyncio.sleep(0.01)
+    assert supervisor.status()["screen-pop-connections"]["state"] == "finished"
 
 
 async def test_load_principal_equals_principal_for(client: TestClient[Any, Any]) -> None:
@@ -55,22 +65,26 @@ async def test_load_principal_of_missing_or_inactive_user_is_none(
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-async def test_hot_read_retries_once_on_a_connection_the_server_dropped(
-    client: TestClient[Any, Any], db_url: str
-) -> None:
-    sessions = client.app[SESSIONS]
+async def test_hot_read_retries_once_on_a_connection_the_server_dropped(db_url: str) -> None:
+    # An engine of its own: the app's would also serve its background readers, and open its
+    # pool ahead of need, so which connection a read gets would not be this test's to say.
+    engine = create_engine(db_url)
+    sessions = make_sessionmaker(engine)
 
     async def backend_pid(conn: AsyncConnection) -> int:
         return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
 
-    first = await hot_read(sessions, backend_pid)
-    # The pool keeps that connection; the server now drops it (as a restart or an idle
-    # timeout would). The pool does not ping, so the next read meets the dead connection.
-    assert await drop_pg_connections(db_url, first) == 1
-    second = await hot_read(sessions, backend_pid)
-    assert second != first
-    # The pool goes on serving reads on live connections.
-    assert await hot_read(sessions, backend_pid) > 0
+    try:
+        first = await hot_read(sessions, backend_pid)
+        # The pool keeps that connection; the server now drops it (as a restart or an idle
+        # timeout would). The pool does not ping, so the next read meets the dead connection.
+        assert await drop_pg_connections(db_url, first) == 1
+        second = await hot_read(sessions, backend_pid)
+        assert second != first
+        # The pool goes on serving reads on live connections.
+        assert await hot_read(sessions, backend_pid) > 0
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.postgres
@@ -176,11 +190,7 @@ async def test_the_app_opens_the_hot_read_pool_warmed_with_the_pop_statements(
 ) -> None:
     """Each connection the app opens for hot reads has run the screen pop's statements (with and
     without finances) before serving, so no pop pays their first run on a fresh connection."""
-    supervisor = client.app[SUPERVISOR]
-    async with asyncio.timeout(30):
-        while supervisor.status()["screen-pop-connections"]["state"] == "running":
-            await asyncio.sleep(0.01)
-    assert supervisor.status()["screen-pop-connections"]["state"] == "finished"
+    await pool_opened(client)
     sessions = client.app[SESSIONS]
     pool = autocommit_engine(sessions).pool
     assert pool.checkedin() == READ_POOL_SIZE  # type: ignore[attr-defined]
@@ -197,3 +207,27 @@ async def test_the_app_opens_the_hot_read_pool_warmed_with_the_pop_statements(
     assert {warmed for _, warmed in seen} == {2}
     await asyncio.sleep(0)  # the connections are given back in tasks of their own
     assert pool.checkedin() == READ_POOL_SIZE  # type: ignore[attr-defined]  # none opened
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_warm_up_statement_that_fails_does_not_stop_the_reads(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    warm_hot_reads(sessions, "SELECT 1 / $1::int + 1 / 0", 1)  # fails on the server
+    warm_hot_reads(sessions, "SELECT $1::int", 1)
+
+    async def read(conn: AsyncConnection) -> object:
+        assert int((await conn.execute(text("SELECT 7"))).scalar_one()) == 7
+        return (await conn.get_raw_connection()).info.get("callboard_warmed")
+
+    try:
+        assert await hot_read(sessions, read) == 2  # both tried, the reads go on
+        assert "could not be warmed up" in caplog.text
+        await asyncio.sleep(0)  # the connection is back in the pool
+        assert await hot_read(sessions, read) == 2  # once per connection
+        assert caplog.text.count("could not be warmed up") == 1
+    finally:
+        await engine.dispose()
