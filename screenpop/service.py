@@ -359,14 +359,18 @@ class PopBuilder:
         if dialect.name != "postgresql":
             return []
         lookup = repo.scoped_lookup_pg()
-        out = []
-        for finance in (True, False):
-            key = (id(lookup), finance)
-            stmt = self._combined.get(key)
-            if stmt is None:
-                stmt = self._combined[key] = _with_lookup(lookup, finance)
-            out.append(repo.driver_sql(stmt, dialect))
-        return out
+        return [
+            repo.driver_sql(self._combined_for(lookup, finance), dialect)
+            for finance in (True, False)
+        ]
+
+    def _combined_for(self, lookup: Any, finance: bool) -> Any:
+        """The one-statement pop of ``lookup`` (:func:`_with_lookup`), built once."""
+        key = (id(lookup), finance)
+        stmt = self._combined.get(key)
+        if stmt is None:
+            stmt = self._combined[key] = _with_lookup(lookup, finance)
+        return stmt
 
     def customer_number(
         self, direction: str, caller_id: str | None, called: str | None
@@ -433,10 +437,7 @@ class PopBuilder:
         if plan is None:
             return False
         finance = principal.has(CRM_BALANCES)
-        key = (id(plan.statement), finance)
-        stmt = self._combined.get(key)
-        if stmt is None:
-            stmt = self._combined[key] = _with_lookup(plan.statement, finance)
+        stmt = self._combined_for(plan.statement, finance)
         today = business_day(datetime.now(UTC), self._timezone)
         sql, args = repo.driver_statement(stmt, conn, {**plan.params, "today": today})
         rows = (await conn.exec_driver_sql(sql, args)).all()
