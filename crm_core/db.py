@@ -266,7 +266,7 @@ async def _warm(engine: AsyncEngine, conn: AsyncConnection) -> None:
     statements = _WARM_UP.get(engine.sync_engine)
     if not statements:
         return
-    info = (await conn.get_raw_connection()).info
+    info = conn.info  # the pooled DBAPI connection's own (no greenlet hop, as get_raw_connection)
     done = info.get(_WARMED, 0)
     for sql, count in statements[done:]:
         try:
